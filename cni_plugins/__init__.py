@@ -1,0 +1,1 @@
+"""CNI plugin executables (bridge, host-local IPAM, loopback) built on pyroute2."""

@@ -1,0 +1,1 @@
+"""CRI runtime shims: gRPC servers speaking runtime.v1 for a container engine."""

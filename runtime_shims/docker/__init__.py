@@ -1,0 +1,1 @@
+"""The CRI shim for Docker (the role dockershim and cri-dockerd play)."""

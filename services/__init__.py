@@ -1,0 +1,1 @@
+"""pinnace control-plane and node components, and the machinery and client library they share."""
