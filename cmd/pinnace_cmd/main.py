@@ -1,0 +1,59 @@
+"""pinnace: the command-line entry point. Subcommands grow with the project; each one is a few
+lines here calling into services/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services.machinery import codec
+from services.machinery.manifests import ManifestSourceError, load, read_sources
+
+VERSION = "0.1.0"
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        sources = read_sources(args.filename, recursive=args.recursive)
+        count = 0
+        for source in sources:
+            for item in load(source, default_namespace=args.namespace):
+                count += 1
+                if args.output:
+                    text = codec.to_json(item.obj) if args.output == "json" else codec.to_yaml(item.obj)
+                    sys.stdout.write(text if args.output == "json" else "---\n" + text)
+                    if args.output == "json":
+                        sys.stdout.write("\n")
+    except ManifestSourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not args.output:
+        print(f"{count} object(s) in {len(sources)} file(s) are valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pinnace", description="pinnace, a Kubernetes-style orchestrator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("version", help="print the client version")
+    validate = sub.add_parser("validate", help="decode, default and validate manifests without a cluster")
+    validate.add_argument("-f", "--filename", action="append", required=True,
+                          help="file, folder or '-' for stdin (repeatable)")
+    validate.add_argument("-R", "--recursive", action="store_true", default=True,
+                          help="descend into folders (default)")
+    validate.add_argument("-n", "--namespace", default="default", help="namespace for namespaced objects without one")
+    validate.add_argument("-o", "--output", choices=("yaml", "json"),
+                          help="print the defaulted objects instead of a summary")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(f"pinnace {VERSION}")
+        return 0
+    return _validate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
