@@ -11,7 +11,7 @@ up: setup check-generated dockerd images smoke
 
 ## test: set everything up and run every check and test (what CI runs)
 test: setup dockerd images lint
-	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+	PINNACE_REQUIRE_INTEGRATION=1 $(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 setup:
 	hack/setup-host.sh

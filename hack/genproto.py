@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import os
 import shutil
 import sys
 import tempfile
@@ -43,10 +42,11 @@ def generate(out_dir: Path) -> None:
         code = protoc.main(["grpc_tools.protoc", *common, *extra, *files])
         if code != 0:
             raise SystemExit(f"protoc failed with exit code {code}")
-    for package_dir in {p.parent for p in out_dir.rglob("*_pb2.py")}:
-        while package_dir != out_dir:
+    for leaf in {p.parent for p in out_dir.rglob("*_pb2.py")}:
+        for package_dir in (leaf, *leaf.parents):
+            if package_dir == out_dir:
+                break
             (package_dir / "__init__.py").touch()
-            package_dir = package_dir.parent
 
 
 def _has_service(proto: Path) -> bool:
@@ -77,14 +77,16 @@ def check() -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="fail if the committed code differs")
     args = parser.parse_args()
     if args.check:
         return check()
     for old in generated_files(PROTOS):
         if old.name != "__init__.py" or (PROTOS / old).stat().st_size == 0:
-            os.remove(PROTOS / old)
+            (PROTOS / old).unlink()
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp))
         for rel in generated_files(Path(tmp)):

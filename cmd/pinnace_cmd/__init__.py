@@ -1,1 +1,4 @@
-"""Thin entry points of every pinnace program; the logic lives in services/, runtime_shims/ and cni_plugins/."""
+"""Thin entry points of every pinnace program.
+
+The logic lives in services/, runtime_shims/ and cni_plugins/.
+"""

@@ -14,7 +14,9 @@ from runtime_shims.docker.local_images import BUSYBOX, ensure_images
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pinnace-images", description=__doc__)
-    parser.add_argument("--docker-host", default=None, help="docker endpoint (default: $DOCKER_HOST or the local socket)")
+    parser.add_argument(
+        "--docker-host", default=None, help="docker endpoint (default: $DOCKER_HOST or the local socket)"
+    )
     parser.add_argument("--busybox", type=Path, default=BUSYBOX, help="static busybox binary to build from")
     args = parser.parse_args(argv)
     client = docker.DockerClient(base_url=args.docker_host) if args.docker_host else docker.from_env()

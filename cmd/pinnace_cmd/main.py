@@ -37,13 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the client version")
     validate = sub.add_parser("validate", help="decode, default and validate manifests without a cluster")
-    validate.add_argument("-f", "--filename", action="append", required=True,
-                          help="file, folder or '-' for stdin (repeatable)")
-    validate.add_argument("-R", "--recursive", action="store_true", default=True,
-                          help="descend into folders (default)")
-    validate.add_argument("-n", "--namespace", default="default", help="namespace for namespaced objects without one")
-    validate.add_argument("-o", "--output", choices=("yaml", "json"),
-                          help="print the defaulted objects instead of a summary")
+    validate.add_argument(
+        "-f", "--filename", action="append", required=True, help="file, folder or '-' for stdin (repeatable)"
+    )
+    validate.add_argument(
+        "-R", "--recursive", action="store_true", default=True, help="descend into folders (default)"
+    )
+    validate.add_argument(
+        "-n", "--namespace", default="default", help="namespace for namespaced objects without one"
+    )
+    validate.add_argument(
+        "-o", "--output", choices=("yaml", "json"), help="print the defaulted objects instead of a summary"
+    )
     return parser
 
 

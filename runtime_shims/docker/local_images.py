@@ -90,19 +90,38 @@ def image_specs(busybox: Path = BUSYBOX) -> list[ImageSpec]:
     pause_files, pause_links = _base(busybox, ["sh", "sleep"])
     pause_files["pause"] = (script, 0o755)
     pause = ImageSpec(
-        "pinnace/pause", (IMAGE_VERSION, "latest"), pause_files, pause_links,
+        "pinnace/pause",
+        (IMAGE_VERSION, "latest"),
+        pause_files,
+        pause_links,
         {"bin": 0o755, "dev": 0o755, "proc": 0o755, "sys": 0o755, "etc": 0o755},
         ('ENTRYPOINT ["/pause"]', "ENV PATH=/bin"),
     )
     files, links = _base(busybox, _applets(busybox))
     files["www/cgi-bin/index.cgi"] = ((_ROOTFS / "index.cgi").read_bytes(), 0o755)
     files["bin/serve"] = ((_ROOTFS / "serve.sh").read_bytes(), 0o755)
-    files["etc/passwd"] = (b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644)
+    files["etc/passwd"] = (
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        0o644,
+    )
     files["etc/group"] = (b"root:x:0:\nnobody:x:65534:\n", 0o644)
     bb = ImageSpec(
-        "pinnace/busybox", (IMAGE_VERSION, "latest"), files, links,
-        {"bin": 0o755, "dev": 0o755, "proc": 0o755, "sys": 0o755, "etc": 0o755, "root": 0o700,
-         "tmp": 0o1777, "www": 0o755, "www/cgi-bin": 0o755, "var": 0o755},
+        "pinnace/busybox",
+        (IMAGE_VERSION, "latest"),
+        files,
+        links,
+        {
+            "bin": 0o755,
+            "dev": 0o755,
+            "proc": 0o755,
+            "sys": 0o755,
+            "etc": 0o755,
+            "root": 0o700,
+            "tmp": 0o1777,
+            "www": 0o755,
+            "www/cgi-bin": 0o755,
+            "var": 0o755,
+        },
         ('CMD ["sh"]', "ENV PATH=/bin:/sbin"),
     )
     return [pause, bb]
@@ -119,8 +138,9 @@ def ensure_image(client: Any, spec: ImageSpec) -> bool:
         image = current[0]
     else:
         changes = [*spec.changes, f"LABEL {BUILD_HASH_LABEL}={build_hash}"]
-        client.api.import_image_from_data(spec.tarball(), repository=spec.repository, tag=spec.tags[0],
-                                          changes=changes)
+        client.api.import_image_from_data(
+            spec.tarball(), repository=spec.repository, tag=spec.tags[0], changes=changes
+        )
         image = client.images.get(spec.reference)
     for tag in spec.tags:
         image.tag(spec.repository, tag)

@@ -15,16 +15,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from pinnace.api.meta.v1 import meta_pb2
 
+from pinnace.api.meta.v1 import meta_pb2
 from services.machinery import errors as ferr
-from services.machinery.errors import FieldError, FieldErrors
+from services.machinery.errors import FieldError, ValidationError
 from services.machinery.kinds import REGISTRY, KindInfo, UnknownKindError
 from services.machinery.quantity import QuantityError, canonicalize
 
@@ -44,7 +44,7 @@ _INT_OR_STRING = meta_pb2.IntOrString.DESCRIPTOR.full_name
 _TIMESTAMP = Timestamp.DESCRIPTOR.full_name
 
 
-class ManifestError(FieldErrors):
+class ManifestError(ValidationError):
     """A manifest document that does not decode; carries every field error found."""
 
 
@@ -72,9 +72,15 @@ def _is_map(field: FieldDescriptor) -> bool:
     )
 
 
+def _map_value_field(field: FieldDescriptor) -> FieldDescriptor:
+    entry = field.message_type
+    assert entry is not None
+    return entry.fields_by_name["value"]
+
+
 @cache
 def _is_quantity(field: FieldDescriptor) -> bool:
-    options = field.GetOptions()
+    options: Any = field.GetOptions()
     return bool(options.Extensions[meta_pb2.quantity])
 
 
@@ -192,7 +198,7 @@ class _Decoder:
         if not isinstance(value, dict):
             self.wrong_type(path, value, "object")
             return
-        value_field = field.message_type.fields_by_name["value"]
+        value_field = _map_value_field(field)
         container = getattr(target, field.name)
         for key, item in value.items():
             item_path = f"{path}[{key}]"
@@ -200,9 +206,10 @@ class _Decoder:
                 self.wrong_type(item_path, key, "string key")
                 continue
             if item is None:
-                item = ""
-                if value_field.type != FieldDescriptor.TYPE_STRING:
-                    continue
+                # A null map value is the empty string (Go decodes it to the zero value).
+                if value_field.type == FieldDescriptor.TYPE_STRING:
+                    container[key] = ""
+                continue
             if value_field.type == FieldDescriptor.TYPE_MESSAGE:
                 self.message_value(container[key], item, item_path)
                 continue
@@ -245,15 +252,20 @@ class _Decoder:
             try:
                 return base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError):
-                self.errors.append(ferr.invalid(path, value, f"illegal base64 data at input byte "
-                                                             f"{_first_bad_base64_byte(value)}"))
+                self.errors.append(
+                    ferr.invalid(
+                        path, value, f"illegal base64 data at input byte {_first_bad_base64_byte(value)}"
+                    )
+                )
                 return None
         if kind == FieldDescriptor.TYPE_ENUM:
-            names = [v.name for v in field.enum_type.values]
+            enum = field.enum_type
+            assert enum is not None
+            names = [v.name for v in enum.values]
             if value not in names:
                 self.errors.append(ferr.not_supported(path, value, names))
                 return None
-            return field.enum_type.values_by_name[value].number
+            return enum.values_by_name[value].number
         raise TypeError(f"unsupported proto field type {kind} at {path}")
 
     def quantity(self, value: Any, path: str) -> str | None:
@@ -291,7 +303,9 @@ def decode_into(message: Message, data: Any, path: str = "") -> Message:
 def decode_object(data: Any) -> Decoded:
     """Decode one manifest document (a dict with apiVersion and kind) into its typed message."""
     if not isinstance(data, dict):
-        raise ManifestError([ferr.type_invalid("<root>", data, f"expected an object, got {_type_name(data)}")])
+        raise ManifestError(
+            [ferr.type_invalid("<root>", data, f"expected an object, got {_type_name(data)}")]
+        )
     api_version, kind = data.get("apiVersion"), data.get("kind")
     problems = []
     if not api_version:
@@ -303,7 +317,9 @@ def decode_object(data: Any) -> Decoded:
     try:
         info = REGISTRY.by_gvk(str(api_version), str(kind))
     except UnknownKindError as exc:
-        raise ManifestError([ferr.invalid("apiVersion", api_version, str(exc))], f'{kind} "{_name_of(data)}"') from None
+        raise ManifestError(
+            [ferr.invalid("apiVersion", api_version, str(exc))], f'{kind} "{_name_of(data)}"'
+        ) from None
     obj = info.new()
     decoder = _Decoder()
     decoder.message(obj, data, "", skip=frozenset({"apiVersion", "kind"}))
@@ -360,7 +376,9 @@ def _encode_scalar(field: FieldDescriptor, value: Any) -> Any:
     if field.type == FieldDescriptor.TYPE_BYTES:
         return base64.b64encode(value).decode("ascii")
     if field.type == FieldDescriptor.TYPE_ENUM:
-        return field.enum_type.values_by_number[value].name
+        enum = field.enum_type
+        assert enum is not None
+        return enum.values_by_number[value].name
     return value
 
 
@@ -381,15 +399,17 @@ def _encode_message_value(message: Message) -> Any:
 def encode_message(message: Message) -> dict[str, Any]:
     """A message as a Kubernetes-shaped dict, omitting empty fields like Kubernetes' omitempty."""
     out: dict[str, Any] = {}
-    for field in message.DESCRIPTOR.fields:
+    for field in cast(list[FieldDescriptor], message.DESCRIPTOR.fields):
         value = getattr(message, field.name)
         if _is_map(field):
             if value:
-                value_field = field.message_type.fields_by_name["value"]
+                value_field = _map_value_field(field)
                 if value_field.type == FieldDescriptor.TYPE_MESSAGE:
                     out[field.json_name] = {k: _encode_message_value(v) for k, v in sorted(value.items())}
                 else:
-                    out[field.json_name] = {k: _encode_scalar(value_field, v) for k, v in sorted(value.items())}
+                    out[field.json_name] = {
+                        k: _encode_scalar(value_field, v) for k, v in sorted(value.items())
+                    }
         elif field.is_repeated:
             if value:
                 if field.type == FieldDescriptor.TYPE_MESSAGE:

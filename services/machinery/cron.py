@@ -10,13 +10,23 @@ import datetime as dt
 from dataclasses import dataclass
 
 _MACROS = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
 }
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-_FIELDS = (("minute", 0, 59, None), ("hour", 0, 23, None), ("day of month", 1, 31, None),
-           ("month", 1, 12, _MONTHS), ("day of week", 0, 7, _DAYS))
+_FIELDS = (
+    ("minute", 0, 59, None),
+    ("hour", 0, 23, None),
+    ("day of month", 1, 31, None),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _DAYS),
+)
 _SEARCH_LIMIT = dt.timedelta(days=366 * 5)
 
 
@@ -71,7 +81,9 @@ def _value(text: str, low: int, high: int, names: list[str] | None, field: str) 
     return value
 
 
-def _parse_field(text: str, low: int, high: int, names: list[str] | None, field: str) -> tuple[set[int], bool]:
+def _parse_field(
+    text: str, low: int, high: int, names: list[str] | None, field: str
+) -> tuple[set[int], bool]:
     values: set[int] = set()
     restricted = True
     for part in text.split(","):
@@ -99,8 +111,17 @@ def parse(schedule: str) -> Schedule:
     parts = text.split()
     if len(parts) != 5:
         raise CronError(f"expected exactly 5 fields, found {len(parts)}: {schedule}")
-    parsed = [_parse_field(p, low, high, names, name) for p, (name, low, high, names) in zip(parts, _FIELDS,
-                                                                                             strict=True)]
+    parsed = [
+        _parse_field(p, low, high, names, name)
+        for p, (name, low, high, names) in zip(parts, _FIELDS, strict=True)
+    ]
     weekdays = {0 if d == 7 else d for d in parsed[4][0]}
-    return Schedule(frozenset(parsed[0][0]), frozenset(parsed[1][0]), frozenset(parsed[2][0]),
-                    frozenset(parsed[3][0]), frozenset(weekdays), parsed[2][1], parsed[4][1])
+    return Schedule(
+        frozenset(parsed[0][0]),
+        frozenset(parsed[1][0]),
+        frozenset(parsed[2][0]),
+        frozenset(parsed[3][0]),
+        frozenset(weekdays),
+        parsed[2][1],
+        parsed[4][1],
+    )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import Message
+
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
@@ -104,7 +105,9 @@ def _default_service(svc: core_pb2.Service) -> None:
     spec = svc.spec
     spec.type = spec.type or "ClusterIP"
     spec.session_affinity = spec.session_affinity or "None"
-    if spec.session_affinity == "ClientIP" and not spec.session_affinity_config.client_ip.HasField("timeout_seconds"):
+    if spec.session_affinity == "ClientIP" and not spec.session_affinity_config.client_ip.HasField(
+        "timeout_seconds"
+    ):
         spec.session_affinity_config.client_ip.timeout_seconds = DEFAULT_CLIENT_IP_TIMEOUT
     for port in spec.ports:
         port.protocol = port.protocol or "TCP"
@@ -183,7 +186,9 @@ def _default_stateful_set(sts: apps_pb2.StatefulSet) -> None:
         spec.replicas = 1
     spec.pod_management_policy = spec.pod_management_policy or "OrderedReady"
     spec.update_strategy.type = spec.update_strategy.type or "RollingUpdate"
-    if spec.update_strategy.type == "RollingUpdate" and not spec.update_strategy.rolling_update.HasField("partition"):
+    if spec.update_strategy.type == "RollingUpdate" and not spec.update_strategy.rolling_update.HasField(
+        "partition"
+    ):
         spec.update_strategy.rolling_update.partition = 0
     if not spec.HasField("revision_history_limit"):
         spec.revision_history_limit = DEFAULT_REVISION_HISTORY

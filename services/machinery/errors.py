@@ -48,8 +48,13 @@ class FieldError:
         return text
 
 
-_SHOWS_VALUE = {ErrorType.INVALID, ErrorType.NOT_SUPPORTED, ErrorType.DUPLICATE, ErrorType.NOT_FOUND,
-                ErrorType.TYPE_INVALID}
+_SHOWS_VALUE = {
+    ErrorType.INVALID,
+    ErrorType.NOT_SUPPORTED,
+    ErrorType.DUPLICATE,
+    ErrorType.NOT_FOUND,
+    ErrorType.TYPE_INVALID,
+}
 
 
 def _render(value: Any) -> str:
@@ -101,12 +106,12 @@ def type_invalid(path: str, value: Any, detail: str) -> FieldError:
     return FieldError(path, ErrorType.TYPE_INVALID, shown, detail)
 
 
-class FieldErrors(ValueError):
-    """A non-empty list of FieldErrors; the message lists them all, sorted like Kubernetes."""
+class ValidationError(ValueError):
+    """A non-empty list of ValidationError; the message lists them all, sorted like Kubernetes."""
 
     def __init__(self, errors: list[FieldError], subject: str = "") -> None:
         if not errors:
-            raise ValueError("FieldErrors needs at least one error")
+            raise ValueError("ValidationError needs at least one error")
         self.errors = list(errors)
         self.subject = subject
         body = "; ".join(str(e) for e in self.errors)
@@ -117,4 +122,4 @@ class FieldErrors(ValueError):
 
 def raise_if_any(errors: list[FieldError], subject: str = "") -> None:
     if errors:
-        raise FieldErrors(errors, subject)
+        raise ValidationError(errors, subject)

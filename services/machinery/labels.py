@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 from pinnace.api.meta.v1 import meta_pb2
-
 from services.machinery import formats
 
 
@@ -200,8 +199,13 @@ class _Parser:
         if token is None or token == ",":
             return requirement(key, Operator.EXISTS)
         self.take()
-        simple = {"=": Operator.EQUALS, "==": Operator.DOUBLE_EQUALS, "!=": Operator.NOT_EQUALS,
-                  ">": Operator.GREATER_THAN, "<": Operator.LESS_THAN}
+        simple = {
+            "=": Operator.EQUALS,
+            "==": Operator.DOUBLE_EQUALS,
+            "!=": Operator.NOT_EQUALS,
+            ">": Operator.GREATER_THAN,
+            "<": Operator.LESS_THAN,
+        }
         if token in simple:
             following = self.peek()
             if following is None or following == ",":
@@ -247,8 +251,12 @@ def from_set(labels: Mapping[str, str]) -> Selector:
 
 # ---------------------------------------------------------------------- LabelSelector message
 
-_EXPRESSION_OPERATORS = {"In": Operator.IN, "NotIn": Operator.NOT_IN, "Exists": Operator.EXISTS,
-                         "DoesNotExist": Operator.DOES_NOT_EXIST}
+_EXPRESSION_OPERATORS = {
+    "In": Operator.IN,
+    "NotIn": Operator.NOT_IN,
+    "Exists": Operator.EXISTS,
+    "DoesNotExist": Operator.DOES_NOT_EXIST,
+}
 
 
 def from_label_selector(message: meta_pb2.LabelSelector | None) -> Selector:

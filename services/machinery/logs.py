@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -13,7 +14,7 @@ import structlog
 _SECRET_KEYS = frozenset({"token", "password", "data", "string_data", "authorization"})
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Secrets never reach a log line, whatever a caller passes."""
     for key in _SECRET_KEYS & event.keys():
         event[key] = "[redacted]"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from services.machinery.codec import Decoded, ManifestError, decode_manifests
 from services.machinery.defaults import apply_defaults
-from services.machinery.errors import FieldErrors
+from services.machinery.errors import ValidationError
 from services.machinery.validation import validate
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -63,6 +63,6 @@ def load(source: Source, *, default_namespace: str = "default") -> list[Decoded]
         problems = validate(item.obj)
         if problems:
             name = meta.name or meta.generate_name
-            error = FieldErrors(problems, f'{item.info.kind} "{name}"')
+            error = ValidationError(problems, f'{item.info.kind} "{name}"')
             raise ManifestSourceError(f'error validating "{source.name}": {error}')
     return decoded

@@ -18,7 +18,9 @@ def test_validate_folder(capsys) -> None:
 
 
 def test_validate_prints_defaulted_objects(capsys) -> None:
-    assert cli.main(["validate", "-f", str(EXAMPLES / "guestbook" / "frontend-service.yaml"), "-o", "yaml"]) == 0
+    assert (
+        cli.main(["validate", "-f", str(EXAMPLES / "guestbook" / "frontend-service.yaml"), "-o", "yaml"]) == 0
+    )
     (doc,) = list(yaml.safe_load_all(capsys.readouterr().out))
     assert doc["spec"]["ports"][0]["targetPort"] == 80
     assert doc["metadata"]["namespace"] == "default"

@@ -14,10 +14,25 @@ INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
 
 def test_the_notes_examples_are_all_present() -> None:
     names = {p.stem for p in VALID}
-    for expected in ("redis-master-controller", "redis-master-service", "redis-slave-controller",
-                     "redis-slave-service", "frontend-controller", "frontend-service", "rc-demo-v0.1",
-                     "rc-demo-v0.2", "emptydir-pod", "hostpath-pod", "secret", "secret-pod", "development",
-                     "php-apache", "frontend-deployment", "daemonset", "job"):
+    for expected in (
+        "redis-master-controller",
+        "redis-master-service",
+        "redis-slave-controller",
+        "redis-slave-service",
+        "frontend-controller",
+        "frontend-service",
+        "rc-demo-v0.1",
+        "rc-demo-v0.2",
+        "emptydir-pod",
+        "hostpath-pod",
+        "secret",
+        "secret-pod",
+        "development",
+        "php-apache",
+        "frontend-deployment",
+        "daemonset",
+        "job",
+    ):
         assert expected in names
 
 

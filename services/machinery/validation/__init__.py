@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import Message
+
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
@@ -20,7 +21,6 @@ from pinnace.api.networking.v1 import networking_pb2
 from pinnace.api.rbac.v1 import rbac_pb2
 from pinnace.api.scheduling.v1 import scheduling_pb2
 from pinnace.api.storage.v1 import storage_pb2
-
 from services.machinery import formats
 from services.machinery.errors import FieldError, raise_if_any
 from services.machinery.kinds import REGISTRY
@@ -89,7 +89,7 @@ def validate(obj: Message, service_rules: ServiceRules | None = None) -> list[Fi
 
 
 def validate_or_raise(obj: Message, service_rules: ServiceRules | None = None) -> None:
-    """Raise FieldErrors naming the object ("Pod \\"web\\" is invalid: ...") when it is invalid."""
+    """Raise ValidationError naming the object ("Pod \\"web\\" is invalid: ...") when it is invalid."""
     info = REGISTRY.by_message(obj)
     name = obj.metadata.name or obj.metadata.generate_name  # type: ignore[attr-defined]
     raise_if_any(validate(obj, service_rules), f'{info.kind} "{name}"')

@@ -9,7 +9,6 @@ from pinnace.api.core.v1 import core_pb2
 from pinnace.api.rbac.v1 import rbac_pb2
 from pinnace.api.scheduling.v1 import scheduling_pb2
 from pinnace.api.storage.v1 import storage_pb2
-
 from services.machinery import errors as ferr
 from services.machinery import formats
 from services.machinery.errors import FieldError
@@ -27,10 +26,27 @@ MAX_SECRET_SIZE = 1024 * 1024
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
 RECLAIM_POLICIES = ("Delete", "Recycle", "Retain")
 HIGHEST_USER_PRIORITY = 1_000_000_000
-QUOTA_RESOURCES = ("configmaps", "count/", "cpu", "ephemeral-storage", "limits.cpu", "limits.memory", "memory",
-                   "persistentvolumeclaims", "pods", "replicationcontrollers", "requests.cpu",
-                   "requests.ephemeral-storage", "requests.memory", "requests.storage", "resourcequotas",
-                   "secrets", "services", "services.loadbalancers", "services.nodeports")
+QUOTA_RESOURCES = (
+    "configmaps",
+    "count/",
+    "cpu",
+    "ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "memory",
+    "persistentvolumeclaims",
+    "pods",
+    "replicationcontrollers",
+    "requests.cpu",
+    "requests.ephemeral-storage",
+    "requests.memory",
+    "requests.storage",
+    "resourcequotas",
+    "secrets",
+    "services",
+    "services.loadbalancers",
+    "services.nodeports",
+)
 
 
 def _validate_data_keys(errors: list[FieldError], keys: list[str], path: str) -> None:
@@ -44,8 +60,10 @@ def validate_secret(secret: core_pb2.Secret) -> list[FieldError]:
     size = sum(len(k) + len(v) for k, v in secret.data.items())
     if size > MAX_SECRET_SIZE:
         errors.append(ferr.too_long("data", MAX_SECRET_SIZE))
-    if secret.type == "kubernetes.io/service-account-token" and "kubernetes.io/service-account.name" not in \
-            secret.metadata.annotations:
+    if (
+        secret.type == "kubernetes.io/service-account-token"
+        and "kubernetes.io/service-account.name" not in secret.metadata.annotations
+    ):
         errors.append(ferr.required("metadata.annotations[kubernetes.io/service-account.name]"))
     if secret.type == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" not in secret.data:
         errors.append(ferr.required("data[.dockerconfigjson]"))
@@ -63,7 +81,9 @@ def validate_config_map(cm: core_pb2.ConfigMap) -> list[FieldError]:
     for key in cm.binary_data:
         if key in cm.data:
             errors.append(ferr.invalid(f"binaryData[{key}]", key, "duplicate of key present in data"))
-    size = sum(len(k) + len(v) for k, v in cm.data.items()) + sum(len(k) + len(v) for k, v in cm.binary_data.items())
+    size = sum(len(k) + len(v) for k, v in cm.data.items()) + sum(
+        len(k) + len(v) for k, v in cm.binary_data.items()
+    )
     if size > MAX_SECRET_SIZE:
         errors.append(ferr.too_long("data", MAX_SECRET_SIZE))
     return errors
@@ -113,8 +133,12 @@ def validate_resource_quota(quota: core_pb2.ResourceQuota) -> list[FieldError]:
         if name not in QUOTA_RESOURCES and not name.startswith(("count/", "requests.")) and "/" not in name:
             errors.append(ferr.not_supported(f"spec.hard[{name}]", name, QUOTA_RESOURCES))
     for i, scope in enumerate(quota.spec.scopes):
-        supported(errors, f"spec.scopes[{i}]", scope, ("BestEffort", "NotBestEffort", "NotTerminating",
-                                                       "PriorityClass", "Terminating"))
+        supported(
+            errors,
+            f"spec.scopes[{i}]",
+            scope,
+            ("BestEffort", "NotBestEffort", "NotTerminating", "PriorityClass", "Terminating"),
+        )
     return errors
 
 
@@ -123,8 +147,13 @@ def validate_limit_range(lr: core_pb2.LimitRange) -> list[FieldError]:
     for i, item in enumerate(lr.spec.limits):
         path = f"spec.limits[{i}]"
         supported(errors, f"{path}.type", item.type, ("Container", "PersistentVolumeClaim", "Pod"))
-        fields = (("max", item.max), ("min", item.min), ("default", item.default),
-                  ("defaultRequest", item.default_request), ("maxLimitRequestRatio", item.max_limit_request_ratio))
+        fields = (
+            ("max", item.max),
+            ("min", item.min),
+            ("default", item.default),
+            ("defaultRequest", item.default_request),
+            ("maxLimitRequestRatio", item.max_limit_request_ratio),
+        )
         for name, values in fields:
             errors += validate_nonnegative_quantities(values, f"{path}.{name}")
         if item.type == "Pod" and (item.default or item.default_request):
@@ -134,15 +163,25 @@ def validate_limit_range(lr: core_pb2.LimitRange) -> list[FieldError]:
             low = parsed_quantity([], "", low_text)
             high = parsed_quantity([], "", high_text) if high_text else None
             if low is not None and high is not None and low > high:
-                errors.append(ferr.invalid(f"{path}.min[{resource}]", low_text,
-                                           f"min value {low_text} is greater than max value {high_text}"))
+                errors.append(
+                    ferr.invalid(
+                        f"{path}.min[{resource}]",
+                        low_text,
+                        f"min value {low_text} is greater than max value {high_text}",
+                    )
+                )
         for resource, text in item.default.items():
             value = parsed_quantity([], "", text)
             high_text = item.max.get(resource)
             high = parsed_quantity([], "", high_text) if high_text else None
             if value is not None and high is not None and value > high:
-                errors.append(ferr.invalid(f"{path}.default[{resource}]", text,
-                                           f"default value {text} is greater than max value {high_text}"))
+                errors.append(
+                    ferr.invalid(
+                        f"{path}.default[{resource}]",
+                        text,
+                        f"default value {text} is greater than max value {high_text}",
+                    )
+                )
     return errors
 
 
@@ -165,7 +204,9 @@ def validate_persistent_volume(pv: core_pb2.PersistentVolume) -> list[FieldError
         errors.append(ferr.required("spec.hostPath.path"))
     if spec.HasField("local") and not spec.local.path:
         errors.append(ferr.required("spec.local.path"))
-    supported(errors, "spec.persistentVolumeReclaimPolicy", spec.persistent_volume_reclaim_policy, RECLAIM_POLICIES)
+    supported(
+        errors, "spec.persistentVolumeReclaimPolicy", spec.persistent_volume_reclaim_policy, RECLAIM_POLICIES
+    )
     for i, term in enumerate(spec.node_affinity.required.node_selector_terms):
         validate_node_selector_term(errors, term, f"spec.nodeAffinity.required.nodeSelectorTerms[{i}]")
     return errors
@@ -190,8 +231,9 @@ def validate_event(event: core_pb2.Event) -> list[FieldError]:
     errors: list[FieldError] = []
     ref = event.involved_object
     if ref.namespace and event.metadata.namespace and ref.namespace != event.metadata.namespace:
-        errors.append(ferr.invalid("involvedObject.namespace", ref.namespace,
-                                   "does not match event.namespace"))
+        errors.append(
+            ferr.invalid("involvedObject.namespace", ref.namespace, "does not match event.namespace")
+        )
     if not ref.kind:
         errors.append(ferr.required("involvedObject.kind"))
     if event.type:
@@ -203,8 +245,9 @@ def validate_lease(lease: coordination_pb2.Lease) -> list[FieldError]:
     errors: list[FieldError] = []
     spec = lease.spec
     if spec.HasField("lease_duration_seconds") and spec.lease_duration_seconds <= 0:
-        errors.append(ferr.invalid("spec.leaseDurationSeconds", spec.lease_duration_seconds,
-                                   "must be greater than 0"))
+        errors.append(
+            ferr.invalid("spec.leaseDurationSeconds", spec.lease_duration_seconds, "must be greater than 0")
+        )
     if spec.HasField("lease_transitions"):
         nonnegative(errors, "spec.leaseTransitions", spec.lease_transitions)
     return errors
@@ -214,10 +257,15 @@ def validate_priority_class(pc: scheduling_pb2.PriorityClass) -> list[FieldError
     errors: list[FieldError] = []
     system = pc.metadata.name.startswith("system-")
     if system and pc.metadata.name not in ("system-cluster-critical", "system-node-critical"):
-        errors.append(ferr.forbidden("metadata.name", "priority class names with 'system-' prefix are reserved"))
+        errors.append(
+            ferr.forbidden("metadata.name", "priority class names with 'system-' prefix are reserved")
+        )
     if not system and pc.value > HIGHEST_USER_PRIORITY:
-        errors.append(ferr.forbidden("value", f"maximum allowed value of a user defined priority is "
-                                              f"{HIGHEST_USER_PRIORITY}"))
+        errors.append(
+            ferr.forbidden(
+                "value", f"maximum allowed value of a user defined priority is {HIGHEST_USER_PRIORITY}"
+            )
+        )
     if pc.HasField("preemption_policy"):
         supported(errors, "preemptionPolicy", pc.preemption_policy, ("Never", "PreemptLowerPriority"))
     return errors
@@ -241,11 +289,17 @@ def _validate_rules(rules: list[rbac_pb2.PolicyRule], path: str) -> list[FieldEr
         if not rule.verbs:
             errors.append(ferr.required(f"{item}.verbs", "verbs must contain at least one value"))
         if rule.non_resource_urls and (rule.resources or rule.api_groups):
-            errors.append(ferr.invalid(f"{item}.nonResourceURLs", list(rule.non_resource_urls),
-                                       "rules cannot apply to both regular resources and non-resource URLs"))
+            errors.append(
+                ferr.invalid(
+                    f"{item}.nonResourceURLs",
+                    list(rule.non_resource_urls),
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                )
+            )
         if not rule.non_resource_urls and not rule.resources:
-            errors.append(ferr.required(f"{item}.resources",
-                                        "resource rules must supply at least one resource"))
+            errors.append(
+                ferr.required(f"{item}.resources", "resource rules must supply at least one resource")
+            )
     return errors
 
 
@@ -256,7 +310,9 @@ def validate_role(role: rbac_pb2.Role | rbac_pb2.ClusterRole) -> list[FieldError
 def validate_role_binding(binding: rbac_pb2.RoleBinding | rbac_pb2.ClusterRoleBinding) -> list[FieldError]:
     errors: list[FieldError] = []
     ref = binding.role_ref
-    allowed = ("ClusterRole",) if isinstance(binding, rbac_pb2.ClusterRoleBinding) else ("ClusterRole", "Role")
+    allowed = (
+        ("ClusterRole",) if isinstance(binding, rbac_pb2.ClusterRoleBinding) else ("ClusterRole", "Role")
+    )
     supported(errors, "roleRef.kind", ref.kind, allowed)
     if ref.api_group != "rbac.authorization.k8s.io":
         errors.append(ferr.not_supported("roleRef.apiGroup", ref.api_group, ("rbac.authorization.k8s.io",)))

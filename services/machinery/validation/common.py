@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from pinnace.api.meta.v1 import meta_pb2
-
 from services.machinery import errors as ferr
 from services.machinery import formats
 from services.machinery.errors import FieldError
@@ -28,7 +27,10 @@ def check(errors: list[FieldError], path: str, value: str, problems: Iterable[st
 
 
 def validate_object_meta(
-    meta: meta_pb2.ObjectMeta, *, namespaced: bool, name_rule: NameRule = formats.dns1123_subdomain,
+    meta: meta_pb2.ObjectMeta,
+    *,
+    namespaced: bool,
+    name_rule: NameRule = formats.dns1123_subdomain,
     path: str = "metadata",
 ) -> list[FieldError]:
     errors: list[FieldError] = []
@@ -52,8 +54,13 @@ def validate_object_meta(
     for i, finalizer in enumerate(meta.finalizers):
         check(errors, f"{path}.finalizers[{i}]", finalizer, formats.qualified_name(finalizer))
     if meta.HasField("deletion_grace_period_seconds") and meta.deletion_grace_period_seconds < 0:
-        errors.append(ferr.invalid(f"{path}.deletionGracePeriodSeconds", meta.deletion_grace_period_seconds,
-                                   "must be greater than or equal to 0"))
+        errors.append(
+            ferr.invalid(
+                f"{path}.deletionGracePeriodSeconds",
+                meta.deletion_grace_period_seconds,
+                "must be greater than or equal to 0",
+            )
+        )
     return errors
 
 
@@ -81,8 +88,12 @@ def _validate_owner_references(meta: meta_pb2.ObjectMeta, path: str) -> list[Fie
     controllers = 0
     for i, ref in enumerate(meta.owner_references):
         item = f"{path}[{i}]"
-        for field, value in (("apiVersion", ref.api_version), ("kind", ref.kind), ("name", ref.name),
-                             ("uid", ref.uid)):
+        for field, value in (
+            ("apiVersion", ref.api_version),
+            ("kind", ref.kind),
+            ("name", ref.name),
+            ("uid", ref.uid),
+        ):
             if not value:
                 errors.append(ferr.required(f"{item}.{field}"))
         if ref.controller:
@@ -102,11 +113,16 @@ def validate_label_selector(selector: meta_pb2.LabelSelector, path: str) -> list
         check(errors, f"{item}.key", expr.key, formats.qualified_name(expr.key))
         if expr.operator in ("In", "NotIn"):
             if not expr.values:
-                errors.append(ferr.required(f"{item}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+                errors.append(
+                    ferr.required(f"{item}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+                )
         elif expr.operator in ("Exists", "DoesNotExist"):
             if expr.values:
-                errors.append(ferr.forbidden(f"{item}.values",
-                                             "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+                errors.append(
+                    ferr.forbidden(
+                        f"{item}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                    )
+                )
         else:
             errors.append(ferr.not_supported(f"{item}.operator", expr.operator, _SELECTOR_OPERATORS))
         for j, value in enumerate(expr.values):

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.networking.v1 import networking_pb2
-
 from services.machinery import errors as ferr
 from services.machinery import formats
 from services.machinery.errors import FieldError
@@ -33,7 +32,9 @@ def validate_service(svc: core_pb2.Service, rules: ServiceRules = ServiceRules()
         if not spec.external_name:
             errors.append(ferr.required("spec.externalName"))
         else:
-            check(errors, "spec.externalName", spec.external_name, formats.dns1123_subdomain(spec.external_name))
+            check(
+                errors, "spec.externalName", spec.external_name, formats.dns1123_subdomain(spec.external_name)
+            )
         if spec.cluster_ip and not headless:
             errors.append(ferr.forbidden("spec.clusterIP", "may not be set for ExternalName services"))
     elif not spec.ports and not headless:
@@ -41,8 +42,11 @@ def validate_service(svc: core_pb2.Service, rules: ServiceRules = ServiceRules()
     if spec.cluster_ip and not headless:
         check(errors, "spec.clusterIP", spec.cluster_ip, formats.ip_address(spec.cluster_ip))
     if headless and spec.type in ("NodePort", "LoadBalancer"):
-        errors.append(ferr.invalid("spec.clusterIP", "None", "may not be set to 'None' for LoadBalancer or "
-                                                             "NodePort services"))
+        errors.append(
+            ferr.invalid(
+                "spec.clusterIP", "None", "may not be set to 'None' for LoadBalancer or NodePort services"
+            )
+        )
     _validate_ports(errors, spec, rules)
     errors.extend(validate_labels(spec.selector, "spec.selector"))
     for i, ip in enumerate(spec.external_ips):
@@ -52,16 +56,31 @@ def validate_service(svc: core_pb2.Service, rules: ServiceRules = ServiceRules()
     if spec.session_affinity == "ClientIP":
         timeout = config.client_ip.timeout_seconds
         if not 0 < timeout <= MAX_CLIENT_IP_TIMEOUT:
-            errors.append(ferr.invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", timeout,
-                                       f"must be greater than 0 and less than {MAX_CLIENT_IP_TIMEOUT}"))
+            errors.append(
+                ferr.invalid(
+                    "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                    timeout,
+                    f"must be greater than 0 and less than {MAX_CLIENT_IP_TIMEOUT}",
+                )
+            )
     elif spec.HasField("session_affinity_config"):
-        errors.append(ferr.invalid("spec.sessionAffinityConfig", "",
-                                   f"must not be set when `sessionAffinity` is {spec.session_affinity}"))
+        errors.append(
+            ferr.invalid(
+                "spec.sessionAffinityConfig",
+                "",
+                f"must not be set when `sessionAffinity` is {spec.session_affinity}",
+            )
+        )
     if spec.type in ("NodePort", "LoadBalancer"):
         supported(errors, "spec.externalTrafficPolicy", spec.external_traffic_policy, ("Cluster", "Local"))
     elif spec.external_traffic_policy:
-        errors.append(ferr.invalid("spec.externalTrafficPolicy", spec.external_traffic_policy,
-                                   "may only be set when `type` is 'NodePort' or 'LoadBalancer'"))
+        errors.append(
+            ferr.invalid(
+                "spec.externalTrafficPolicy",
+                spec.external_traffic_policy,
+                "may only be set when `type` is 'NodePort' or 'LoadBalancer'",
+            )
+        )
     return errors
 
 
@@ -93,11 +112,17 @@ def _validate_ports(errors: list[FieldError], spec: core_pb2.ServiceSpec, rules:
             check(errors, f"{path}.targetPort", target.str_val, formats.port_name(target.str_val))
         if port.node_port:
             if spec.type not in ("NodePort", "LoadBalancer"):
-                errors.append(ferr.forbidden(f"{path}.nodePort", f"may not be used when `type` is '{spec.type}'"))
+                errors.append(
+                    ferr.forbidden(f"{path}.nodePort", f"may not be used when `type` is '{spec.type}'")
+                )
             elif not low <= port.node_port <= high:
-                errors.append(ferr.invalid(f"{path}.nodePort", port.node_port,
-                                           f"provided port is not in the valid range. The range of valid "
-                                           f"ports is {low}-{high}"))
+                errors.append(
+                    ferr.invalid(
+                        f"{path}.nodePort",
+                        port.node_port,
+                        f"provided port is not in the valid range. The range of valid ports is {low}-{high}",
+                    )
+                )
             node_key = (port.node_port, port.protocol)
             if node_key in node_ports:
                 errors.append(ferr.duplicate(f"{path}.nodePort", port.node_port))
@@ -110,7 +135,10 @@ def validate_endpoints(endpoints: core_pb2.Endpoints) -> list[FieldError]:
         path = f"subsets[{i}]"
         if not subset.addresses and not subset.not_ready_addresses:
             errors.append(ferr.required(path, "must specify `addresses` or `notReadyAddresses`"))
-        for field, addresses in (("addresses", subset.addresses), ("notReadyAddresses", subset.not_ready_addresses)):
+        for field, addresses in (
+            ("addresses", subset.addresses),
+            ("notReadyAddresses", subset.not_ready_addresses),
+        ):
             for j, address in enumerate(addresses):
                 check(errors, f"{path}.{field}[{j}].ip", address.ip, formats.ip_address(address.ip))
         for j, port in enumerate(subset.ports):
@@ -131,7 +159,9 @@ def _validate_backend(errors: list[FieldError], backend: networking_pb2.IngressB
         if not service.name:
             errors.append(ferr.required(f"{path}.service.name"))
         if bool(service.port.name) == bool(service.port.number):
-            errors.append(ferr.invalid(f"{path}.service.port", "", "must specify exactly one of `name` or `number`"))
+            errors.append(
+                ferr.invalid(f"{path}.service.port", "", "must specify exactly one of `name` or `number`")
+            )
 
 
 def validate_ingress(ingress: networking_pb2.Ingress) -> list[FieldError]:
@@ -147,7 +177,9 @@ def validate_ingress(ingress: networking_pb2.Ingress) -> list[FieldError]:
             check(errors, f"{path}.host", rule.host, formats.dns1123_subdomain(rule.host.removeprefix("*.")))
         for j, http_path in enumerate(rule.http.paths):
             item = f"{path}.http.paths[{j}]"
-            supported(errors, f"{item}.pathType", http_path.path_type, ("Exact", "ImplementationSpecific", "Prefix"))
+            supported(
+                errors, f"{item}.pathType", http_path.path_type, ("Exact", "ImplementationSpecific", "Prefix")
+            )
             if http_path.path_type in ("Exact", "Prefix") and not http_path.path.startswith("/"):
                 errors.append(ferr.invalid(f"{item}.path", http_path.path, "must be an absolute path"))
             _validate_backend(errors, http_path.backend, f"{item}.backend")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
 
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.meta.v1 import meta_pb2
-
 from services.machinery import errors as ferr
 from services.machinery import formats
 from services.machinery.errors import FieldError
@@ -32,17 +32,44 @@ PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 PROTOCOLS = ("SCTP", "TCP", "UDP")
 TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
 MOUNT_PROPAGATIONS = ("Bidirectional", "HostToContainer", "None")
-HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
-                   "BlockDevice")
+HOST_PATH_TYPES = (
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+    "BlockDevice",
+)
 TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
 NODE_SELECTOR_OPERATORS = ("DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn")
-ENV_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
-                   "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
-                   "status.podIPs")
-VOLUME_FIELD_PATHS = ("metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace",
-                      "metadata.uid")
-RESOURCE_FIELD_NAMES = ("limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu",
-                        "requests.ephemeral-storage", "requests.memory")
+ENV_FIELD_PATHS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
+VOLUME_FIELD_PATHS = (
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+)
+RESOURCE_FIELD_NAMES = (
+    "limits.cpu",
+    "limits.ephemeral-storage",
+    "limits.memory",
+    "requests.cpu",
+    "requests.ephemeral-storage",
+    "requests.memory",
+)
 _SUBSCRIPTED_FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 _MAX_FILE_MODE = 0o777
@@ -75,15 +102,22 @@ def validate_pod_spec(spec: core_pb2.PodSpec, path: str) -> list[FieldError]:
     supported(errors, f"{path}.restartPolicy", spec.restart_policy, RESTART_POLICIES)
     supported(errors, f"{path}.dnsPolicy", spec.dns_policy, DNS_POLICIES)
     if spec.dns_policy == "None" and not spec.dns_config.nameservers:
-        errors.append(ferr.required(f"{path}.dnsConfig.nameservers",
-                                    "must provide at least one DNS nameserver when `dnsPolicy` is None"))
+        errors.append(
+            ferr.required(
+                f"{path}.dnsConfig.nameservers",
+                "must provide at least one DNS nameserver when `dnsPolicy` is None",
+            )
+        )
     if spec.HasField("termination_grace_period_seconds"):
         nonnegative(errors, f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds)
     if spec.HasField("active_deadline_seconds"):
         positive(errors, f"{path}.activeDeadlineSeconds", spec.active_deadline_seconds)
     errors += validate_labels(spec.node_selector, f"{path}.nodeSelector")
-    for field, value in (("serviceAccountName", spec.service_account_name), ("nodeName", spec.node_name),
-                         ("priorityClassName", spec.priority_class_name)):
+    for field, value in (
+        ("serviceAccountName", spec.service_account_name),
+        ("nodeName", spec.node_name),
+        ("priorityClassName", spec.priority_class_name),
+    ):
         if value:
             check(errors, f"{path}.{field}", value, formats.dns1123_subdomain(value))
     for field, value in (("hostname", spec.hostname), ("subdomain", spec.subdomain)):
@@ -94,7 +128,9 @@ def validate_pod_spec(spec: core_pb2.PodSpec, path: str) -> list[FieldError]:
     if spec.HasField("affinity"):
         _validate_affinity(errors, spec.affinity, f"{path}.affinity")
     if spec.HasField("preemption_policy"):
-        supported(errors, f"{path}.preemptionPolicy", spec.preemption_policy, ("Never", "PreemptLowerPriority"))
+        supported(
+            errors, f"{path}.preemptionPolicy", spec.preemption_policy, ("Never", "PreemptLowerPriority")
+        )
     for i, sysctl in enumerate(spec.security_context.sysctls):
         if not sysctl.name:
             errors.append(ferr.required(f"{path}.securityContext.sysctls[{i}].name"))
@@ -104,7 +140,7 @@ def validate_pod_spec(spec: core_pb2.PodSpec, path: str) -> list[FieldError]:
 # ---------------------------------------------------------------------- volumes
 
 
-def _validate_volumes(errors: list[FieldError], volumes: list[core_pb2.Volume], path: str) -> set[str]:
+def _validate_volumes(errors: list[FieldError], volumes: Sequence[core_pb2.Volume], path: str) -> set[str]:
     names: set[str] = set()
     for i, volume in enumerate(volumes):
         item = f"{path}[{i}]"
@@ -134,8 +170,13 @@ def _validate_volume_source(errors: list[FieldError], volume: core_pb2.Volume, p
         if volume.empty_dir.HasField("size_limit"):
             limit = parsed_quantity(errors, f"{path}.emptyDir.sizeLimit", volume.empty_dir.size_limit)
             if limit is not None and limit.value < 0:
-                errors.append(ferr.invalid(f"{path}.emptyDir.sizeLimit", volume.empty_dir.size_limit,
-                                           "must be greater than or equal to 0"))
+                errors.append(
+                    ferr.invalid(
+                        f"{path}.emptyDir.sizeLimit",
+                        volume.empty_dir.size_limit,
+                        "must be greater than or equal to 0",
+                    )
+                )
     if volume.HasField("secret"):
         if not volume.secret.secret_name:
             errors.append(ferr.required(f"{path}.secret.secretName"))
@@ -185,7 +226,9 @@ def _validate_projection(
             _validate_file_mode(errors, f"{item_path}.mode", item.mode)
 
 
-def _validate_downward_api(errors: list[FieldError], source: core_pb2.DownwardAPIVolumeSource, path: str) -> None:
+def _validate_downward_api(
+    errors: list[FieldError], source: core_pb2.DownwardAPIVolumeSource, path: str
+) -> None:
     if source.HasField("default_mode"):
         _validate_file_mode(errors, f"{path}.defaultMode", source.default_mode)
     for i, item in enumerate(source.items):
@@ -193,12 +236,18 @@ def _validate_downward_api(errors: list[FieldError], source: core_pb2.DownwardAP
         _validate_relative_path(errors, f"{item_path}.path", item.path)
         has_field, has_resource = item.HasField("field_ref"), item.HasField("resource_field_ref")
         if has_field == has_resource:
-            errors.append(ferr.invalid(item_path, "", "must specify exactly one of `fieldRef` and `resourceFieldRef`"))
+            errors.append(
+                ferr.invalid(item_path, "", "must specify exactly one of `fieldRef` and `resourceFieldRef`")
+            )
         if has_field:
             _validate_field_ref(errors, item.field_ref, f"{item_path}.fieldRef", VOLUME_FIELD_PATHS)
         if has_resource:
-            supported(errors, f"{item_path}.resourceFieldRef.resource", item.resource_field_ref.resource,
-                      RESOURCE_FIELD_NAMES)
+            supported(
+                errors,
+                f"{item_path}.resourceFieldRef.resource",
+                item.resource_field_ref.resource,
+                RESOURCE_FIELD_NAMES,
+            )
 
 
 def _validate_field_ref(
@@ -230,8 +279,11 @@ def _validate_container(
     _validate_env(errors, c, path)
     _validate_mounts(errors, c.volume_mounts, f"{path}.volumeMounts", volumes)
     _validate_resources(errors, c.resources, f"{path}.resources")
-    probes = (("livenessProbe", c.liveness_probe), ("readinessProbe", c.readiness_probe),
-              ("startupProbe", c.startup_probe))
+    probes = (
+        ("livenessProbe", c.liveness_probe),
+        ("readinessProbe", c.readiness_probe),
+        ("startupProbe", c.startup_probe),
+    )
     for field, probe in probes:
         if not c.HasField(_snake(field)):
             continue
@@ -246,8 +298,9 @@ def _validate_container(
             if c.lifecycle.HasField(_snake(field)):
                 _validate_handler(errors, handler, f"{path}.lifecycle.{field}")
     supported(errors, f"{path}.imagePullPolicy", c.image_pull_policy, PULL_POLICIES)
-    supported(errors, f"{path}.terminationMessagePolicy", c.termination_message_policy,
-              TERMINATION_MESSAGE_POLICIES)
+    supported(
+        errors, f"{path}.terminationMessagePolicy", c.termination_message_policy, TERMINATION_MESSAGE_POLICIES
+    )
     if c.HasField("security_context"):
         sc = c.security_context
         if sc.HasField("run_as_user"):
@@ -255,15 +308,20 @@ def _validate_container(
         if sc.HasField("run_as_group"):
             nonnegative(errors, f"{path}.securityContext.runAsGroup", sc.run_as_group)
         if sc.privileged and sc.HasField("allow_privilege_escalation") and not sc.allow_privilege_escalation:
-            errors.append(ferr.invalid(f"{path}.securityContext", "",
-                                       "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+            errors.append(
+                ferr.invalid(
+                    f"{path}.securityContext",
+                    "",
+                    "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+                )
+            )
 
 
 def _snake(camel: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
 
 
-def _validate_ports(errors: list[FieldError], ports: list[core_pb2.ContainerPort], path: str) -> None:
+def _validate_ports(errors: list[FieldError], ports: Sequence[core_pb2.ContainerPort], path: str) -> None:
     names: set[str] = set()
     for i, port in enumerate(ports):
         item = f"{path}[{i}]"
@@ -275,7 +333,12 @@ def _validate_ports(errors: list[FieldError], ports: list[core_pb2.ContainerPort
         if port.container_port == 0:
             errors.append(ferr.required(f"{item}.containerPort"))
         else:
-            check(errors, f"{item}.containerPort", str(port.container_port), formats.port_number(port.container_port))
+            check(
+                errors,
+                f"{item}.containerPort",
+                str(port.container_port),
+                formats.port_number(port.container_port),
+            )
         if port.host_port:
             check(errors, f"{item}.hostPort", str(port.host_port), formats.port_number(port.host_port))
         supported(errors, f"{item}.protocol", port.protocol, PROTOCOLS)
@@ -290,8 +353,13 @@ def _validate_host_ports(errors: list[FieldError], spec: core_pb2.PodSpec, path:
             for j, port in enumerate(c.ports):
                 item = f"{path}.{group}[{i}].ports[{j}]"
                 if spec.host_network and port.host_port and port.host_port != port.container_port:
-                    errors.append(ferr.invalid(f"{item}.hostPort", port.host_port,
-                                               "must match `containerPort` when `hostNetwork` is true"))
+                    errors.append(
+                        ferr.invalid(
+                            f"{item}.hostPort",
+                            port.host_port,
+                            "must match `containerPort` when `hostNetwork` is true",
+                        )
+                    )
                 if port.host_port and group == "containers":
                     key = (port.host_port, port.protocol, port.host_ip)
                     if key in seen:
@@ -311,17 +379,31 @@ def _validate_env(errors: list[FieldError], c: core_pb2.Container, path: str) ->
         source = env.value_from
         chosen = [f.name for f, _ in source.ListFields()]
         if len(chosen) != 1:
-            errors.append(ferr.invalid(f"{item}.valueFrom", "",
-                                       "must specify exactly one of: `fieldRef`, `resourceFieldRef`, "
-                                       "`configMapKeyRef` or `secretKeyRef`"))
+            errors.append(
+                ferr.invalid(
+                    f"{item}.valueFrom",
+                    "",
+                    "must specify exactly one of: `fieldRef`, `resourceFieldRef`, "
+                    "`configMapKeyRef` or `secretKeyRef`",
+                )
+            )
         if env.value:
-            errors.append(ferr.invalid(f"{item}.valueFrom", "", "may not be specified when `value` is not empty"))
+            errors.append(
+                ferr.invalid(f"{item}.valueFrom", "", "may not be specified when `value` is not empty")
+            )
         if source.HasField("field_ref"):
             _validate_field_ref(errors, source.field_ref, f"{item}.valueFrom.fieldRef", ENV_FIELD_PATHS)
         if source.HasField("resource_field_ref"):
-            supported(errors, f"{item}.valueFrom.resourceFieldRef.resource", source.resource_field_ref.resource,
-                      RESOURCE_FIELD_NAMES)
-        for field, ref in (("configMapKeyRef", source.config_map_key_ref), ("secretKeyRef", source.secret_key_ref)):
+            supported(
+                errors,
+                f"{item}.valueFrom.resourceFieldRef.resource",
+                source.resource_field_ref.resource,
+                RESOURCE_FIELD_NAMES,
+            )
+        for field, ref in (
+            ("configMapKeyRef", source.config_map_key_ref),
+            ("secretKeyRef", source.secret_key_ref),
+        ):
             if not source.HasField(_snake(field)):
                 continue
             if not ref.name:
@@ -337,14 +419,16 @@ def _validate_env(errors: list[FieldError], c: core_pb2.Container, path: str) ->
         has_cm, has_secret = env_from.HasField("config_map_ref"), env_from.HasField("secret_ref")
         if has_cm == has_secret:
             errors.append(ferr.invalid(item, "", "must specify one of: `configMapRef` or `secretRef`"))
-        for present, field, name in ((has_cm, "configMapRef", env_from.config_map_ref.name),
-                                     (has_secret, "secretRef", env_from.secret_ref.name)):
+        for present, field, name in (
+            (has_cm, "configMapRef", env_from.config_map_ref.name),
+            (has_secret, "secretRef", env_from.secret_ref.name),
+        ):
             if present and not name:
                 errors.append(ferr.required(f"{item}.{field}.name"))
 
 
 def _validate_mounts(
-    errors: list[FieldError], mounts: list[core_pb2.VolumeMount], path: str, volumes: set[str]
+    errors: list[FieldError], mounts: Sequence[core_pb2.VolumeMount], path: str, volumes: set[str]
 ) -> None:
     paths: set[str] = set()
     for i, mount in enumerate(mounts):
@@ -374,7 +458,9 @@ def _validate_resource_name(errors: list[FieldError], path: str, name: str) -> N
     errors.append(ferr.not_supported(path, name, _STANDARD_RESOURCES))
 
 
-def _validate_resources(errors: list[FieldError], resources: core_pb2.ResourceRequirements, path: str) -> None:
+def _validate_resources(
+    errors: list[FieldError], resources: core_pb2.ResourceRequirements, path: str
+) -> None:
     for field, values in (("limits", resources.limits), ("requests", resources.requests)):
         for name in values:
             _validate_resource_name(errors, f"{path}.{field}[{name}]", name)
@@ -385,8 +471,13 @@ def _validate_resources(errors: list[FieldError], resources: core_pb2.ResourceRe
         request = parsed_quantity([], "", text)
         limit = parsed_quantity([], "", resources.limits[name])
         if request is not None and limit is not None and request > limit:
-            errors.append(ferr.invalid(f"{path}.requests", text,
-                                       f"must be less than or equal to {name} limit of {resources.limits[name]}"))
+            errors.append(
+                ferr.invalid(
+                    f"{path}.requests",
+                    text,
+                    f"must be less than or equal to {name} limit of {resources.limits[name]}",
+                )
+            )
 
 
 def _validate_port_reference(errors: list[FieldError], port: meta_pb2.IntOrString, path: str) -> None:
@@ -399,8 +490,9 @@ def _validate_port_reference(errors: list[FieldError], port: meta_pb2.IntOrStrin
         check(errors, path, port.str_val, formats.port_name(port.str_val))
 
 
-def _validate_handler(errors: list[FieldError], handler: core_pb2.LifecycleHandler | core_pb2.Probe,
-                      path: str) -> None:
+def _validate_handler(
+    errors: list[FieldError], handler: core_pb2.LifecycleHandler | core_pb2.Probe, path: str
+) -> None:
     chosen = [name for name in ("exec", "http_get", "tcp_socket") if handler.HasField(name)]
     if not chosen:
         errors.append(ferr.required(path, "must specify a handler type"))
@@ -415,12 +507,17 @@ def _validate_handler(errors: list[FieldError], handler: core_pb2.LifecycleHandl
         _validate_port_reference(errors, handler.tcp_socket.port, f"{path}.tcpSocket.port")
 
 
-def _validate_probe(errors: list[FieldError], probe: core_pb2.Probe, path: str, *, must_succeed_once: bool) -> None:
+def _validate_probe(
+    errors: list[FieldError], probe: core_pb2.Probe, path: str, *, must_succeed_once: bool
+) -> None:
     _validate_handler(errors, probe, path)
     nonnegative(errors, f"{path}.initialDelaySeconds", probe.initial_delay_seconds)
-    for field, value in (("timeoutSeconds", probe.timeout_seconds), ("periodSeconds", probe.period_seconds),
-                         ("successThreshold", probe.success_threshold),
-                         ("failureThreshold", probe.failure_threshold)):
+    for field, value in (
+        ("timeoutSeconds", probe.timeout_seconds),
+        ("periodSeconds", probe.period_seconds),
+        ("successThreshold", probe.success_threshold),
+        ("failureThreshold", probe.failure_threshold),
+    ):
         positive(errors, f"{path}.{field}", value)
     if must_succeed_once and probe.success_threshold != 1:
         errors.append(ferr.invalid(f"{path}.successThreshold", probe.success_threshold, "must be 1"))
@@ -435,21 +532,30 @@ def _validate_toleration(errors: list[FieldError], t: core_pb2.Toleration, path:
     operator = t.operator or "Equal"
     if operator == "Exists":
         if t.value:
-            errors.append(ferr.invalid(f"{path}.operator", t.value,
-                                       "value must be empty when `operator` is 'Exists'"))
+            errors.append(
+                ferr.invalid(f"{path}.operator", t.value, "value must be empty when `operator` is 'Exists'")
+            )
     elif operator == "Equal":
         if not t.key:
-            errors.append(ferr.invalid(f"{path}.operator", t.operator,
-                                       "operator must be Exists when `key` is empty, which means \"match all "
-                                       "values and all keys\""))
+            errors.append(
+                ferr.invalid(
+                    f"{path}.operator",
+                    t.operator,
+                    'operator must be Exists when `key` is empty, which means "match all '
+                    'values and all keys"',
+                )
+            )
         check(errors, f"{path}.value", t.value, formats.label_value(t.value))
     else:
         errors.append(ferr.not_supported(f"{path}.operator", t.operator, ("Equal", "Exists")))
     if t.effect:
         supported(errors, f"{path}.effect", t.effect, TAINT_EFFECTS)
     if t.HasField("toleration_seconds") and t.effect != "NoExecute":
-        errors.append(ferr.invalid(f"{path}.effect", t.effect,
-                                   "effect must be 'NoExecute' when `tolerationSeconds` is set"))
+        errors.append(
+            ferr.invalid(
+                f"{path}.effect", t.effect, "effect must be 'NoExecute' when `tolerationSeconds` is set"
+            )
+        )
 
 
 def validate_node_selector_requirement(
@@ -458,15 +564,23 @@ def validate_node_selector_requirement(
     check(errors, f"{path}.key", req.key, formats.qualified_name(req.key))
     if req.operator in ("In", "NotIn"):
         if not req.values:
-            errors.append(ferr.required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+            errors.append(
+                ferr.required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+            )
     elif req.operator in ("Exists", "DoesNotExist"):
         if req.values:
-            errors.append(ferr.forbidden(f"{path}.values",
-                                         "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+            errors.append(
+                ferr.forbidden(
+                    f"{path}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                )
+            )
     elif req.operator in ("Gt", "Lt"):
         if len(req.values) != 1 or not req.values[0].lstrip("-").isdigit():
-            errors.append(ferr.required(f"{path}.values",
-                                        "must be specified single value when `operator` is 'Lt' or 'Gt'"))
+            errors.append(
+                ferr.required(
+                    f"{path}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'"
+                )
+            )
     else:
         errors.append(ferr.not_supported(f"{path}.operator", req.operator, NODE_SELECTOR_OPERATORS))
 
@@ -479,8 +593,11 @@ def validate_node_selector_term(errors: list[FieldError], term: core_pb2.NodeSel
         if req.key != "metadata.name":
             errors.append(ferr.not_supported(f"{item}.key", req.key, ("metadata.name",)))
         if req.operator not in ("In", "NotIn") or len(req.values) != 1:
-            errors.append(ferr.invalid(item, req.operator,
-                                       "must be 'In' or 'NotIn' with exactly one value for `matchFields`"))
+            errors.append(
+                ferr.invalid(
+                    item, req.operator, "must be 'In' or 'NotIn' with exactly one value for `matchFields`"
+                )
+            )
 
 
 def _validate_weight(errors: list[FieldError], path: str, weight: int) -> None:
@@ -505,19 +622,24 @@ def _validate_affinity(errors: list[FieldError], affinity: core_pb2.Affinity, pa
         required = node.required_during_scheduling_ignored_during_execution
         item = f"{path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
         if not required.node_selector_terms:
-            errors.append(ferr.required(f"{item}.nodeSelectorTerms", "must have at least one node selector term"))
+            errors.append(
+                ferr.required(f"{item}.nodeSelectorTerms", "must have at least one node selector term")
+            )
         for i, term in enumerate(required.node_selector_terms):
             validate_node_selector_term(errors, term, f"{item}.nodeSelectorTerms[{i}]")
     for i, pref in enumerate(node.preferred_during_scheduling_ignored_during_execution):
         item = f"{path}.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
         _validate_weight(errors, f"{item}.weight", pref.weight)
         validate_node_selector_term(errors, pref.preference, f"{item}.preference")
-    for field, group in (("podAffinity", affinity.pod_affinity), ("podAntiAffinity", affinity.pod_anti_affinity)):
-        for i, term in enumerate(group.required_during_scheduling_ignored_during_execution):
+    for field, group in (
+        ("podAffinity", affinity.pod_affinity),
+        ("podAntiAffinity", affinity.pod_anti_affinity),
+    ):
+        for i, affinity_term in enumerate(group.required_during_scheduling_ignored_during_execution):
             _validate_pod_affinity_term(
-                errors, term, f"{path}.{field}.requiredDuringSchedulingIgnoredDuringExecution[{i}]")
+                errors, affinity_term, f"{path}.{field}.requiredDuringSchedulingIgnoredDuringExecution[{i}]"
+            )
         for i, weighted in enumerate(group.preferred_during_scheduling_ignored_during_execution):
             item = f"{path}.{field}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
             _validate_weight(errors, f"{item}.weight", weighted.weight)
             _validate_pod_affinity_term(errors, weighted.pod_affinity_term, f"{item}.podAffinityTerm")
-

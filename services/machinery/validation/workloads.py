@@ -3,6 +3,7 @@ DaemonSet, StatefulSet, Job, CronJob and HorizontalPodAutoscaler."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 from pinnace.api.apps.v1 import apps_pb2
@@ -10,7 +11,6 @@ from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.meta.v1 import meta_pb2
-
 from services.machinery import cron
 from services.machinery import errors as ferr
 from services.machinery import labels as selectors
@@ -26,25 +26,33 @@ def _template_matches(
 ) -> None:
     if not selector.matches(template.metadata.labels):
         pairs = ",".join(f'"{k}":"{v}"' for k, v in sorted(template.metadata.labels.items()))
-        errors.append(ferr.invalid(f"{path}.template.metadata.labels", f"map[string]string{{{pairs}}}",
-                                   "`selector` does not match template `labels`"))
+        errors.append(
+            ferr.invalid(
+                f"{path}.template.metadata.labels",
+                f"map[string]string{{{pairs}}}",
+                "`selector` does not match template `labels`",
+            )
+        )
 
 
 def _validate_template(
-    errors: list[FieldError], owner: meta_pb2.LabelSelector | None, template: core_pb2.PodTemplateSpec,
-    path: str, restart_policies: tuple[str, ...] = ("Always",),
+    errors: list[FieldError],
+    owner: meta_pb2.LabelSelector | None,
+    template: core_pb2.PodTemplateSpec,
+    path: str,
+    restart_policies: tuple[str, ...] = ("Always",),
 ) -> None:
     errors.extend(validate_pod_template(template, f"{path}.template"))
     supported(errors, f"{path}.template.spec.restartPolicy", template.spec.restart_policy, restart_policies)
     if owner is not None:
-        try:
+        # A malformed selector is reported by validate_label_selector; nothing to compare then.
+        with contextlib.suppress(selectors.SelectorError):
             _template_matches(errors, selectors.from_label_selector(owner), template, path)
-        except selectors.SelectorError:
-            pass  # reported by validate_label_selector
 
 
-def _validate_selector(errors: list[FieldError], selector: meta_pb2.LabelSelector, has: bool, path: str,
-                       what: str) -> bool:
+def _validate_selector(
+    errors: list[FieldError], selector: meta_pb2.LabelSelector, has: bool, path: str, what: str
+) -> bool:
     if not has:
         errors.append(ferr.required(f"{path}.selector"))
         return False
@@ -78,7 +86,8 @@ def validate_replication_controller(rc: core_pb2.ReplicationController) -> list[
 
 
 def _validate_replicated(
-    errors: list[FieldError], spec: apps_pb2.ReplicaSetSpec | apps_pb2.DeploymentSpec | apps_pb2.StatefulSetSpec,
+    errors: list[FieldError],
+    spec: apps_pb2.ReplicaSetSpec | apps_pb2.DeploymentSpec | apps_pb2.StatefulSetSpec,
     what: str,
 ) -> None:
     if spec.HasField("replicas"):
@@ -97,7 +106,9 @@ def validate_replica_set(rs: apps_pb2.ReplicaSet) -> list[FieldError]:
     return errors
 
 
-def _int_or_percent(errors: list[FieldError], value: meta_pb2.IntOrString, path: str, *, at_most_100: bool) -> int:
+def _int_or_percent(
+    errors: list[FieldError], value: meta_pb2.IntOrString, path: str, *, at_most_100: bool
+) -> int:
     """Validate an IntOrString that is a count or "N%"; return its number (0 when unset or bad)."""
     which = value.WhichOneof("value")
     if which == "int_val":
@@ -105,8 +116,14 @@ def _int_or_percent(errors: list[FieldError], value: meta_pb2.IntOrString, path:
         return value.int_val
     if which == "str_val":
         if not _PERCENT.match(value.str_val):
-            errors.append(ferr.invalid(path, value.str_val, "a valid percent string must be a numeric string "
-                                                            "followed by an ending '%' (e.g. '1%',  or '93%')"))
+            errors.append(
+                ferr.invalid(
+                    path,
+                    value.str_val,
+                    "a valid percent string must be a numeric string "
+                    "followed by an ending '%' (e.g. '1%',  or '93%')",
+                )
+            )
             return 0
         percent = int(value.str_val[:-1])
         if at_most_100 and percent > 100:
@@ -115,8 +132,9 @@ def _int_or_percent(errors: list[FieldError], value: meta_pb2.IntOrString, path:
     return 0
 
 
-def _validate_surge_pair(errors: list[FieldError], surge: meta_pb2.IntOrString,
-                         unavailable: meta_pb2.IntOrString, path: str) -> None:
+def _validate_surge_pair(
+    errors: list[FieldError], surge: meta_pb2.IntOrString, unavailable: meta_pb2.IntOrString, path: str
+) -> None:
     max_surge = _int_or_percent(errors, surge, f"{path}.maxSurge", at_most_100=False)
     max_unavailable = _int_or_percent(errors, unavailable, f"{path}.maxUnavailable", at_most_100=True)
     if max_surge == 0 and max_unavailable == 0:
@@ -130,18 +148,30 @@ def validate_deployment(deployment: apps_pb2.Deployment) -> list[FieldError]:
     strategy = spec.strategy
     supported(errors, "spec.strategy.type", strategy.type, ("Recreate", "RollingUpdate"))
     if strategy.type == "Recreate" and strategy.HasField("rolling_update"):
-        errors.append(ferr.forbidden("spec.strategy.rollingUpdate",
-                                     "may not be specified when strategy `type` is 'Recreate'"))
+        errors.append(
+            ferr.forbidden(
+                "spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"
+            )
+        )
     if strategy.type == "RollingUpdate":
-        _validate_surge_pair(errors, strategy.rolling_update.max_surge, strategy.rolling_update.max_unavailable,
-                             "spec.strategy.rollingUpdate")
+        _validate_surge_pair(
+            errors,
+            strategy.rolling_update.max_surge,
+            strategy.rolling_update.max_unavailable,
+            "spec.strategy.rollingUpdate",
+        )
     if spec.HasField("revision_history_limit"):
         nonnegative(errors, "spec.revisionHistoryLimit", spec.revision_history_limit)
     if spec.HasField("progress_deadline_seconds"):
         positive(errors, "spec.progressDeadlineSeconds", spec.progress_deadline_seconds)
         if spec.progress_deadline_seconds <= spec.min_ready_seconds:
-            errors.append(ferr.invalid("spec.progressDeadlineSeconds", spec.progress_deadline_seconds,
-                                       "must be greater than minReadySeconds"))
+            errors.append(
+                ferr.invalid(
+                    "spec.progressDeadlineSeconds",
+                    spec.progress_deadline_seconds,
+                    "must be greater than minReadySeconds",
+                )
+            )
     return errors
 
 
@@ -156,8 +186,12 @@ def validate_daemon_set(ds: apps_pb2.DaemonSet) -> list[FieldError]:
     strategy = spec.update_strategy
     supported(errors, "spec.updateStrategy.type", strategy.type, ("OnDelete", "RollingUpdate"))
     if strategy.type == "RollingUpdate":
-        _validate_surge_pair(errors, strategy.rolling_update.max_surge, strategy.rolling_update.max_unavailable,
-                             "spec.updateStrategy.rollingUpdate")
+        _validate_surge_pair(
+            errors,
+            strategy.rolling_update.max_surge,
+            strategy.rolling_update.max_unavailable,
+            "spec.updateStrategy.rollingUpdate",
+        )
     nonnegative(errors, "spec.minReadySeconds", spec.min_ready_seconds)
     return errors
 
@@ -180,9 +214,15 @@ def validate_stateful_set(sts: apps_pb2.StatefulSet) -> list[FieldError]:
     return errors
 
 
-def _validate_job_spec(errors: list[FieldError], spec: batch_pb2.JobSpec, path: str, *, generated: bool) -> None:
-    for field, name in (("parallelism", "parallelism"), ("completions", "completions"),
-                        ("backoff_limit", "backoffLimit"), ("ttl_seconds_after_finished", "ttlSecondsAfterFinished")):
+def _validate_job_spec(
+    errors: list[FieldError], spec: batch_pb2.JobSpec, path: str, *, generated: bool
+) -> None:
+    for field, name in (
+        ("parallelism", "parallelism"),
+        ("completions", "completions"),
+        ("backoff_limit", "backoffLimit"),
+        ("ttl_seconds_after_finished", "ttlSecondsAfterFinished"),
+    ):
         if spec.HasField(field):
             nonnegative(errors, f"{path}.{name}", getattr(spec, field))
     if spec.HasField("active_deadline_seconds"):
@@ -219,8 +259,10 @@ def validate_cron_job(cj: batch_pb2.CronJob) -> list[FieldError]:
     supported(errors, "spec.concurrencyPolicy", spec.concurrency_policy, ("Allow", "Forbid", "Replace"))
     if spec.HasField("starting_deadline_seconds"):
         nonnegative(errors, "spec.startingDeadlineSeconds", spec.starting_deadline_seconds)
-    for field, name in (("successful_jobs_history_limit", "successfulJobsHistoryLimit"),
-                        ("failed_jobs_history_limit", "failedJobsHistoryLimit")):
+    for field, name in (
+        ("successful_jobs_history_limit", "successfulJobsHistoryLimit"),
+        ("failed_jobs_history_limit", "failedJobsHistoryLimit"),
+    ):
         if spec.HasField(field):
             nonnegative(errors, f"spec.{name}", getattr(spec, field))
     _validate_job_spec(errors, spec.job_template.spec, "spec.jobTemplate.spec", generated=True)
@@ -239,8 +281,11 @@ def validate_hpa(hpa: autoscaling_pb2.HorizontalPodAutoscaler) -> list[FieldErro
     if minimum < 1:
         errors.append(ferr.invalid("spec.minReplicas", minimum, "must be greater than or equal to 1"))
     if spec.max_replicas < minimum:
-        errors.append(ferr.invalid("spec.maxReplicas", spec.max_replicas,
-                                   "must be greater than or equal to `minReplicas`"))
+        errors.append(
+            ferr.invalid(
+                "spec.maxReplicas", spec.max_replicas, "must be greater than or equal to `minReplicas`"
+            )
+        )
     if spec.HasField("target_cpu_utilization_percentage"):
         positive(errors, "spec.targetCPUUtilizationPercentage", spec.target_cpu_utilization_percentage)
     return errors

@@ -1,9 +1,9 @@
 import base64
 
 import pytest
+
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.core.v1 import core_pb2
-
 from services.machinery import codec
 from services.machinery.codec import ManifestError
 
@@ -79,7 +79,9 @@ spec:
 
 
 def test_secret_bytes_are_base64_in_manifests() -> None:
-    secret = codec.from_yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: cGFzcw==}\n")
+    secret = codec.from_yaml(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: cGFzcw==}\n"
+    )
     assert isinstance(secret, core_pb2.Secret)
     assert secret.data["password"] == b"pass"
     assert codec.encode_object(secret)["data"]["password"] == base64.b64encode(b"pass").decode()
@@ -119,7 +121,10 @@ spec:
         ("spec: {paused: 'yes'}", 'spec.paused: Invalid type: "yes": expected boolean, got string'),
         ("spec: {selector: [1]}", "spec.selector: Invalid type: expected object, got array"),
         ("metadata: {labels: {a: 1}}", "metadata.labels[a]: Invalid type: 1: expected string, got integer"),
-        ("metadata: {creationTimestamp: yesterday}", 'metadata.creationTimestamp: Invalid value: "yesterday"'),
+        (
+            "metadata: {creationTimestamp: yesterday}",
+            'metadata.creationTimestamp: Invalid value: "yesterday"',
+        ),
         ("spec: {strategy: {rollingUpdate: {maxSurge: true}}}", "expected integer or string, got boolean"),
     ],
 )
@@ -130,7 +135,7 @@ def test_type_errors(snippet: str, error: str) -> None:
 
 
 def test_missing_apiversion_and_kind() -> None:
-    with pytest.raises(ManifestError, match="apiVersion: Required value.*kind: Required value"):
+    with pytest.raises(ManifestError, match=r"apiVersion: Required value.*kind: Required value"):
         codec.from_yaml("metadata: {name: x}\n")
 
 

@@ -21,13 +21,16 @@ def test_next_after(schedule: str, after: dt.datetime, expected: dt.datetime) ->
     assert cron.parse(schedule).next_after(after) == expected
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    ("* * *", "exactly 5 fields"),
-    ("60 * * * *", "out of range"),
-    ("x * * * *", "failed to parse int"),
-    ("5-1 * * * *", "beyond end of range"),
-    ("* * 0 * *", "out of range"),
-])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("* * *", "exactly 5 fields"),
+        ("60 * * * *", "out of range"),
+        ("x * * * *", "failed to parse int"),
+        ("5-1 * * * *", "beyond end of range"),
+        ("* * 0 * *", "out of range"),
+    ],
+)
 def test_invalid(bad: str, message: str) -> None:
     with pytest.raises(cron.CronError, match=message):
         cron.parse(bad)

@@ -17,8 +17,11 @@ spec:
   - {name: b, image: "pinnace/busybox:1.0"}
 """)
     spec = pod.spec
-    assert (spec.restart_policy, spec.dns_policy, spec.scheduler_name) == ("Always", "ClusterFirst",
-                                                                         "default-scheduler")
+    assert (spec.restart_policy, spec.dns_policy, spec.scheduler_name) == (
+        "Always",
+        "ClusterFirst",
+        "default-scheduler",
+    )
     assert spec.termination_grace_period_seconds == 30
     assert spec.enable_service_links is True
     a, b = spec.containers
@@ -26,8 +29,12 @@ spec:
     assert a.ports[0].protocol == "TCP"
     assert a.termination_message_path == "/dev/termination-log"
     probe = a.readiness_probe
-    assert (probe.timeout_seconds, probe.period_seconds, probe.success_threshold, probe.failure_threshold) == (
-        1, 10, 1, 3)
+    assert (
+        probe.timeout_seconds,
+        probe.period_seconds,
+        probe.success_threshold,
+        probe.failure_threshold,
+    ) == (1, 10, 1, 3)
     assert probe.http_get.path == "/" and probe.http_get.scheme == "HTTP"
 
 

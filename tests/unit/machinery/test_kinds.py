@@ -1,15 +1,30 @@
 import pytest
+
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.core.v1 import core_pb2
-
 from services.machinery.kinds import REGISTRY, UnknownKindError
 
 ISSUE_SHORT_NAMES = {
-    "po": "Pod", "svc": "Service", "rc": "ReplicationController", "rs": "ReplicaSet", "deploy": "Deployment",
-    "ds": "DaemonSet", "sts": "StatefulSet", "job": "Job", "cj": "CronJob", "ns": "Namespace", "no": "Node",
-    "ep": "Endpoints", "cm": "ConfigMap", "sa": "ServiceAccount", "pv": "PersistentVolume",
-    "pvc": "PersistentVolumeClaim", "hpa": "HorizontalPodAutoscaler", "quota": "ResourceQuota",
-    "limits": "LimitRange", "ev": "Event",
+    "po": "Pod",
+    "svc": "Service",
+    "rc": "ReplicationController",
+    "rs": "ReplicaSet",
+    "deploy": "Deployment",
+    "ds": "DaemonSet",
+    "sts": "StatefulSet",
+    "job": "Job",
+    "cj": "CronJob",
+    "ns": "Namespace",
+    "no": "Node",
+    "ep": "Endpoints",
+    "cm": "ConfigMap",
+    "sa": "ServiceAccount",
+    "pv": "PersistentVolume",
+    "pvc": "PersistentVolumeClaim",
+    "hpa": "HorizontalPodAutoscaler",
+    "quota": "ResourceQuota",
+    "limits": "LimitRange",
+    "ev": "Event",
 }
 
 

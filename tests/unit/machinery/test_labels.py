@@ -1,8 +1,8 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pinnace.api.meta.v1 import meta_pb2
 
+from pinnace.api.meta.v1 import meta_pb2
 from services.machinery import labels
 from services.machinery.labels import Operator, SelectorError
 
@@ -71,7 +71,10 @@ def test_label_selector_message_round_trip() -> None:
     assert selector.matches(POD)
     back = labels.to_label_selector(selector)
     assert dict(back.match_labels) == {"app": "web"}
-    assert {(e.key, e.operator) for e in back.match_expressions} == {("tier", "In"), ("canary", "DoesNotExist")}
+    assert {(e.key, e.operator) for e in back.match_expressions} == {
+        ("tier", "In"),
+        ("canary", "DoesNotExist"),
+    }
 
 
 def test_absent_label_selector_selects_nothing_and_empty_everything() -> None:
@@ -86,21 +89,35 @@ def test_bad_label_selector_operator() -> None:
         labels.from_label_selector(message)
 
 
-_keys = st.from_regex(r"\A([a-z]([a-z0-9-]{0,8}[a-z0-9])?\.[a-z]{2,4}/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,10}[A-Za-z0-9])?\Z")
+_keys = st.from_regex(
+    r"\A([a-z]([a-z0-9-]{0,8}[a-z0-9])?\.[a-z]{2,4}/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,10}[A-Za-z0-9])?\Z"
+)
 _values = st.from_regex(r"\A([A-Za-z0-9]([A-Za-z0-9_.-]{0,10}[A-Za-z0-9])?)?\Z")
 _requirements = st.one_of(
     st.builds(lambda k, v: labels.requirement(k, Operator.EQUALS, [v]), _keys, _values),
     st.builds(lambda k, v: labels.requirement(k, Operator.NOT_EQUALS, [v]), _keys, _values),
-    st.builds(lambda k, vs: labels.requirement(k, Operator.IN, vs), _keys, st.lists(_values.filter(bool), min_size=1, max_size=3)),
-    st.builds(lambda k, vs: labels.requirement(k, Operator.NOT_IN, vs), _keys, st.lists(_values.filter(bool), min_size=1, max_size=3)),
+    st.builds(
+        lambda k, vs: labels.requirement(k, Operator.IN, vs),
+        _keys,
+        st.lists(_values.filter(bool), min_size=1, max_size=3),
+    ),
+    st.builds(
+        lambda k, vs: labels.requirement(k, Operator.NOT_IN, vs),
+        _keys,
+        st.lists(_values.filter(bool), min_size=1, max_size=3),
+    ),
     st.builds(lambda k: labels.requirement(k, Operator.EXISTS), _keys),
     st.builds(lambda k: labels.requirement(k, Operator.DOES_NOT_EXIST), _keys),
-    st.builds(lambda k, n: labels.requirement(k, Operator.GREATER_THAN, [str(n)]), _keys, st.integers(0, 999)),
+    st.builds(
+        lambda k, n: labels.requirement(k, Operator.GREATER_THAN, [str(n)]), _keys, st.integers(0, 999)
+    ),
 )
 
 
 @given(st.lists(_requirements, max_size=5), st.dictionaries(_keys, _values, max_size=5))
-def test_format_then_parse_round_trips(requirements: list[labels.Requirement], pod_labels: dict[str, str]) -> None:
+def test_format_then_parse_round_trips(
+    requirements: list[labels.Requirement], pod_labels: dict[str, str]
+) -> None:
     selector = labels.Selector(labels._sorted(requirements))
     parsed = labels.parse(str(selector))
     assert str(parsed) == str(selector)
