@@ -84,11 +84,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.check:
         return check()
-    for old in generated_files(PROTOS):
-        if old.name != "__init__.py" or (PROTOS / old).stat().st_size == 0:
-            (PROTOS / old).unlink()
     with tempfile.TemporaryDirectory() as tmp:
+        # Generate first: a .proto that fails to compile leaves the committed code untouched.
         generate(Path(tmp))
+        for old in generated_files(PROTOS):
+            if old.name != "__init__.py" or (PROTOS / old).stat().st_size == 0:
+                (PROTOS / old).unlink()
         for rel in generated_files(Path(tmp)):
             (PROTOS / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(tmp) / rel, PROTOS / rel)
