@@ -2,11 +2,14 @@
 
 Design: a prefork server. The master imports pyroute2 and python-iptables once, warms them
 up with a real ADD/CHECK/DEL inside a private network namespace of its own (so lazy imports,
-libxtables extensions and code paths are hot), and keeps a few idle single-use workers
-blocked in accept(). A worker serves exactly one call: it checks the peer is root, moves into
-the caller's network namespace (the fd the client sent), runs the plugin exactly as the
-executable would (same environment, same stdin) and exits. Being single-use, a worker never
-carries namespace or library state from one call to the next, and calls run in parallel.
+libxtables extensions and code paths are hot), and keeps a few idle workers blocked in
+accept(). A worker serves one call at a time: it checks the peer is root, moves into the
+caller's network namespace (the fd the client sent), runs the plugin exactly as the
+executable would (same environment, same stdin), moves back to its own namespace and waits
+for the next call. Workers are reused (a fresh fork pays ~3 ms of copy-on-write faults on its
+first call) but retire after MAX_CALLS calls or on any error, and calls run in parallel across
+workers. Nothing a call leaves behind is read by the next: sockets, tables and the
+environment are set up per call.
 
 The master never touches a real namespace: it lives in its private one from start-up on.
 """
@@ -34,6 +37,8 @@ from cni_plugins.install import install
 from cni_plugins.thin import DEFAULT_SOCKET, decode_request, encode_response
 
 MAX_REQUEST = 16 * 1024 * 1024
+MAX_CALLS = 500  # calls a worker serves before it retires
+_BUSY, _IDLE = b"B", b"I"
 STOP_GRACE = 10.0  # seconds busy workers get to finish when the daemon stops
 
 
@@ -103,11 +108,11 @@ class Daemon:
         with contextlib.suppress(InterruptedError):
             ready, _, _ = select.select([busy_r, wake_r], [], [], 1.0)
             if busy_r in ready:
-                data = os.read(busy_r, 4096)
-                for i in range(0, len(data) - 3, 4):
+                data = os.read(busy_r, 5 * 512)
+                for i in range(0, len(data) - 4, 5):
                     pid = int.from_bytes(data[i : i + 4], "big")
                     if pid in self.workers:
-                        self.workers[pid] = True
+                        self.workers[pid] = data[i + 4 : i + 5] == _BUSY
             if wake_r in ready:
                 os.read(wake_r, 4096)
 
@@ -127,10 +132,9 @@ class Daemon:
 
     def _shutdown(self) -> None:
         """Idle workers go at once; busy ones get STOP_GRACE seconds to finish their call."""
-        for pid, busy in self.workers.items():
-            if not busy:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+        for pid in self.workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         while self.workers and time.monotonic() < deadline:
             self._reap()
@@ -141,18 +145,45 @@ class Daemon:
         self._reap()
 
 
-def _worker(listener: socket.socket, busy_w: int) -> None:
-    """Serve one call, then exit (never returns)."""
-    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
+class _RetireError(Exception):
+    """Raised in an idle worker by SIGTERM: leave accept() and exit."""
+
+
+def _worker(listener: socket.socket, state_w: int) -> None:
+    """Serve calls one at a time until MAX_CALLS, SIGTERM or an error, then exit (never returns).
+
+    SIGTERM while idle exits at once; while busy, the call finishes first.
+    """
+    state = {"busy": False, "stop": False}
+
+    def on_term(_signum: int, _frame: FrameType | None) -> None:
+        state["stop"] = True
+        if not state["busy"]:
+            raise _RetireError
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, on_term)
     signal.set_wakeup_fd(-1)
+    me = os.getpid().to_bytes(4, "big")
     code = 0
     try:
-        conn, _ = listener.accept()
-        os.write(busy_w, os.getpid().to_bytes(4, "big"))
-        listener.close()
-        with conn:
-            _serve_one(conn)
+        home = netns.current_netns_fd()
+        for _ in range(MAX_CALLS):
+            conn, _ = listener.accept()
+            state["busy"] = True
+            os.write(state_w, me + _BUSY)
+            with conn:
+                try:
+                    _serve_one(conn)
+                finally:
+                    netns.setns(home)  # back to the private namespace, or die trying
+            state["busy"] = False
+            if state["stop"]:
+                break
+            os.write(state_w, me + _IDLE)
+    except _RetireError:
+        code = 0
     except BaseException:  # a worker must exit, whatever happened
         code = 1
     finally:
@@ -176,12 +207,17 @@ def _serve_one(conn: socket.socket) -> None:
         chunks.append(msg)
         size += len(msg)
     if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
         return
     name, env, stdin = decode_request(b"".join(chunks))
-    netns.setns(fds[0])
-    os.close(fds[0])
     if name not in registry.PLUGINS:
+        os.close(fds[0])
         return
+    try:
+        netns.setns(fds[0])
+    finally:
+        os.close(fds[0])
     os.environ.clear()
     os.environ.update(env)
     out = registry.run(name, env, stdin)

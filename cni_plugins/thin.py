@@ -117,8 +117,19 @@ def _via_daemon(name: str, path: str, env: dict[bytes, bytes]) -> int | None:
     return code
 
 
-def _in_process(name: str) -> int:
-    """Be the plugin here: load site-packages (skipped by -S) and the real plugin code."""
+def _in_process(name: str, full_python: str = "") -> int:
+    """Be the plugin here: load site-packages (skipped by -S) and the real plugin code.
+
+    When the thin client runs on a different (faster-starting) interpreter than the one
+    pyroute2 is installed for, re-exec that one; stdin is still unread at this point.
+    """
+    if full_python and full_python != sys.executable:
+        root = __file__.rsplit("/", 2)[0]
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]); from cni_plugins.thin import _in_process; "
+            "sys.exit(_in_process(sys.argv[2]))"
+        )
+        posix.execv(full_python, [full_python, "-I", "-c", code, root, name])
     if "site" not in sys.modules:
         import site  # noqa: PLC0415 - deliberately late: only the fallback pays for it
 
@@ -128,8 +139,12 @@ def _in_process(name: str) -> int:
     return run_main(name)
 
 
-def main(name: str, socket_path: str = DEFAULT_SOCKET) -> int:
-    """Entry point of every plugin executable; returns the exit code."""
+def main(name: str, socket_path: str = DEFAULT_SOCKET, full_python: str = "") -> int:
+    """Entry point of every plugin executable; returns the exit code.
+
+    `full_python` is the interpreter that has pyroute2 and python-iptables, when it is not
+    the one running this client.
+    """
     env = dict(posix.environ)
     override = env.get(SOCKET_ENV)
     path = override.decode() if override is not None else socket_path
@@ -137,4 +152,4 @@ def main(name: str, socket_path: str = DEFAULT_SOCKET) -> int:
         code = _via_daemon(name, path, env)
         if code is not None:
             return code
-    return _in_process(name)
+    return _in_process(name, full_python)
