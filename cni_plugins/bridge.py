@@ -168,7 +168,8 @@ def _ensure_bridge_addr(ipr: Rtnl, br: netlink.Link, gw: IPInterface, force: boo
                 )
             netlink.del_address(ipr, br.index, addr)
     netlink.add_address(ipr, br.index, gw, f"bridge {br.name}")
-    netlink.set_mac(ipr, br.index, br.mac)  # pin the MAC so it does not follow port churn
+    if br.mac and br.mac != "00:00:00:00:00:00":
+        netlink.set_mac(ipr, br.index, br.mac)  # pin the MAC so it does not follow port churn
 
 
 class Bridge:

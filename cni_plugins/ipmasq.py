@@ -96,7 +96,8 @@ def _rule(ipv6: bool) -> Any:
 def _comment_of(rule: Any) -> str:
     for match in rule.matches:
         if match.name == "comment":
-            return str(match.comment)
+            value = match.get_all_parameters().get("comment")
+            return str(value[0]) if value else ""
     return ""
 
 
