@@ -1,0 +1,73 @@
+"""pinnace-apiserver: the API server (also `pinnace apiserver`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from services.apiserver.server import Config, serve
+from services.machinery.logs import configure_logging
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", default="127.0.0.1:6443", help="gRPC listen address (host:port)")
+    parser.add_argument("--storage", choices=("sqlite", "etcd"), default="sqlite", help="storage backend")
+    parser.add_argument("--sqlite-path", default="/var/lib/pinnace/state.db", help="SQLite database file")
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=("FULL", "NORMAL"),
+        default="FULL",
+        help="FULL survives power loss; NORMAL survives process crashes only",
+    )
+    parser.add_argument("--etcd-servers", default="", help="comma-separated etcd endpoints (host:port)")
+    parser.add_argument("--etcd-prefix", default="", help="key prefix inside etcd")
+    parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12", help="service CIDR")
+    parser.add_argument("--service-node-port-range", default="30000-32767", help="NodePort range (low-high)")
+    parser.add_argument(
+        "--advertise-address", default="127.0.0.1", help="address put in the `kubernetes` Endpoints"
+    )
+    parser.add_argument(
+        "--metrics-listen", default="", help="Prometheus metrics address (host:port); off if empty"
+    )
+    parser.add_argument(
+        "--history-seconds", type=float, default=300.0, help="watch history kept before compaction"
+    )
+    parser.add_argument("--event-ttl-seconds", type=float, default=3600.0, help="how long Events are kept")
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    low, _, high = args.service_node_port_range.partition("-")
+    return Config(
+        listen=args.listen,
+        storage=args.storage,
+        sqlite_path=args.sqlite_path,
+        sqlite_synchronous=args.sqlite_synchronous,
+        etcd_servers=[s for s in args.etcd_servers.split(",") if s],
+        etcd_prefix=args.etcd_prefix,
+        service_cidr=args.service_cluster_ip_range,
+        node_port_range=(int(low), int(high)),
+        advertise_address=args.advertise_address,
+        metrics_listen=args.metrics_listen,
+        history_seconds=args.history_seconds,
+        event_ttl_seconds=args.event_ttl_seconds,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging("apiserver")
+    try:
+        asyncio.run(serve(config_from(args)))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pinnace-apiserver", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

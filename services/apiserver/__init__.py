@@ -1,0 +1,1 @@
+"""The apiserver: the only door to cluster state (gRPC API, admission, storage, watch cache)."""

@@ -1,0 +1,79 @@
+"""What every cluster has from its first second: the system namespaces, and the `kubernetes`
+Service on the first service IP with Endpoints pointing at the apiservers."""
+
+from __future__ import annotations
+
+from pinnace.api.core.v1 import core_pb2
+from services.apiserver import errors
+from services.apiserver.registry import Registry
+from services.machinery.kinds import REGISTRY
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+async def ensure_namespaces(registry: Registry) -> None:
+    for name in SYSTEM_NAMESPACES:
+        namespace = core_pb2.Namespace()
+        namespace.metadata.name = name
+        try:
+            await registry.create(namespace)
+        except errors.APIError as exc:
+            if exc.reason != "AlreadyExists":
+                raise
+
+
+async def ensure_kubernetes_service(registry: Registry, cluster_ip: str, address: str, port: int) -> None:
+    """The `kubernetes` Service (ClusterIP = first service IP) and this apiserver in its Endpoints.
+
+    Several apiservers each add their address; a departed one is removed by whoever manages the
+    master (`pinnace server` on shutdown)."""
+    services = REGISTRY.by_name("services")
+    try:
+        await registry.get(services, "default", "kubernetes")
+    except errors.APIError as exc:
+        if exc.reason != "NotFound":
+            raise
+        svc = core_pb2.Service()
+        svc.metadata.name, svc.metadata.namespace = "kubernetes", "default"
+        svc.metadata.labels.update({"component": "apiserver", "provider": "kubernetes"})
+        svc.spec.cluster_ip = cluster_ip
+        port_spec = svc.spec.ports.add(name="https", port=443, protocol="TCP")
+        port_spec.target_port.int_val = port
+        try:
+            await registry.create(svc)
+        except errors.APIError as create_error:
+            if create_error.reason != "AlreadyExists":
+                raise
+    await _ensure_endpoint(registry, address, port)
+
+
+async def _ensure_endpoint(registry: Registry, address: str, port: int) -> None:
+    endpoints_info = REGISTRY.by_name("endpoints")
+    try:
+        current = await registry.get(endpoints_info, "default", "kubernetes")
+    except errors.APIError as exc:
+        if exc.reason != "NotFound":
+            raise
+        endpoints = core_pb2.Endpoints()
+        endpoints.metadata.name, endpoints.metadata.namespace = "kubernetes", "default"
+        subset = endpoints.subsets.add()
+        subset.addresses.add(ip=address)
+        subset.ports.add(name="https", port=port, protocol="TCP")
+        try:
+            await registry.create(endpoints)
+            return
+        except errors.APIError as create_error:
+            if create_error.reason != "AlreadyExists":
+                raise
+        current = await registry.get(endpoints_info, "default", "kubernetes")
+
+    def add(endpoints: core_pb2.Endpoints) -> None:
+        if not endpoints.subsets:
+            endpoints.subsets.add().ports.add(name="https", port=port, protocol="TCP")
+        subset = endpoints.subsets[0]
+        if all(a.ip != address for a in subset.addresses):
+            subset.addresses.add(ip=address)
+
+    assert isinstance(current, core_pb2.Endpoints)
+    if all(a.ip != address for s in current.subsets for a in s.addresses):
+        await registry.update_with(endpoints_info, "default", "kubernetes", add)

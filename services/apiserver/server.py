@@ -1,0 +1,194 @@
+"""The apiserver program: storage, registry, admission, gRPC server (with reflection, health
+and keepalive), metrics, and the housekeeping loops (compaction, event TTL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from pinnace.api.core.v1 import core_pb2
+from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
+from services.apiserver import bootstrap, errors
+from services.apiserver.admission.chain import AdmissionChain, AdmissionPlugin
+from services.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from services.apiserver.admission.service_allocation import ServiceAllocation
+from services.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
+from services.apiserver.metrics import MeteredStorage
+from services.apiserver.registry import Registry
+from services.apiserver.service import APIService
+from services.apiserver.storage.interface import Storage
+from services.apiserver.storage.sqlite import SQLiteStorage
+from services.machinery.kinds import REGISTRY
+from services.machinery.validation import ServiceRules
+
+log = structlog.get_logger("apiserver")
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SERVICE_NAME = apiserver_pb2.DESCRIPTOR.services_by_name["API"].full_name
+
+
+@dataclass
+class Config:
+    listen: str = "127.0.0.1:6443"
+    storage: str = "sqlite"
+    sqlite_path: str = "/var/lib/pinnace/state.db"
+    sqlite_synchronous: str = "FULL"
+    etcd_servers: list[str] = field(default_factory=list)
+    etcd_prefix: str = ""
+    service_cidr: str = "10.96.0.0/12"
+    node_port_range: tuple[int, int] = (30000, 32767)
+    advertise_address: str = "127.0.0.1"
+    metrics_listen: str = ""
+    history_seconds: float = 300.0
+    compaction_interval_seconds: float = 60.0
+    event_ttl_seconds: float = 3600.0
+    extra_admission: list[AdmissionPlugin] = field(default_factory=list)
+
+
+def build_storage(config: Config) -> Storage:
+    if config.storage == "sqlite":
+        return SQLiteStorage(config.sqlite_path, synchronous=config.sqlite_synchronous)
+    if config.storage == "etcd":
+        from services.apiserver.storage.etcd import EtcdStorage  # noqa: PLC0415 - only when chosen
+
+        if not config.etcd_servers:
+            raise ValueError("--etcd-servers is required with --storage=etcd")
+        return EtcdStorage(config.etcd_servers, prefix=config.etcd_prefix)
+    raise ValueError(f"unknown storage backend {config.storage!r} (sqlite or etcd)")
+
+
+class APIServer:
+    """A running apiserver; `start` returns once it serves, `stop` shuts it down cleanly."""
+
+    def __init__(self, config: Config, storage: Storage | None = None) -> None:
+        self.config = config
+        self.storage = MeteredStorage(storage or build_storage(config))
+        cluster_ips = ClusterIPAllocator(self.storage, config.service_cidr)
+        node_ports = NodePortAllocator(self.storage, *config.node_port_range)
+        self.cluster_ips = cluster_ips
+        self.registry = Registry(self.storage, AdmissionChain([]), ServiceRules(config.node_port_range))
+        plugins: list[AdmissionPlugin] = [
+            NamespaceLifecycle(self._namespace),
+            ServiceAllocation(cluster_ips, node_ports),
+            *config.extra_admission,
+        ]
+        self.registry.admission = AdmissionChain(plugins)
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _namespace(self, name: str) -> core_pb2.Namespace | None:
+        info = REGISTRY.by_name("namespaces")
+        namespace = await self.registry.get_cached(info, "", name)
+        if namespace is None:
+            with contextlib.suppress(errors.APIError):
+                namespace = await self.registry.get(info, "", name)
+        assert namespace is None or isinstance(namespace, core_pb2.Namespace)
+        return namespace
+
+    async def start(self) -> None:
+        await self.registry.start()
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.http2.max_pings_without_data", 0),
+            ]
+        )
+        apiserver_pb2_grpc.add_APIServicer_to_server(APIService(self.registry), server)
+        health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        self.port = server.add_insecure_port(self.config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await server.start()
+        self.server = server
+        await bootstrap.ensure_namespaces(self.registry)
+        await bootstrap.ensure_kubernetes_service(
+            self.registry, self.cluster_ips.first_ip(), self.config.advertise_address, self.port
+        )
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.config.metrics_listen:
+            host, _, port = self.config.metrics_listen.rpartition(":")
+            start_http_server(int(port), addr=host or "0.0.0.0")
+        self._tasks = [
+            asyncio.create_task(self._compaction_loop()),
+            asyncio.create_task(self._event_ttl_loop()),
+        ]
+        log.info("apiserver serving", listen=self.config.listen, port=self.port, storage=self.config.storage)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.server is not None:
+            await self.server.stop(grace)
+        await self.registry.stop()
+        await self.storage.close()
+
+    async def wait(self) -> None:
+        assert self.server is not None
+        await self.server.wait_for_termination()
+
+    async def _compaction_loop(self) -> None:
+        """Keep `history_seconds` of history: compact to the revision seen that long ago."""
+        marks: deque[tuple[float, int]] = deque()
+        while True:
+            await asyncio.sleep(self.config.compaction_interval_seconds)
+            try:
+                now = time.monotonic()
+                marks.append((now, await self.storage.current_revision()))
+                target = 0
+                while marks and now - marks[0][0] >= self.config.history_seconds:
+                    target = marks.popleft()[1]
+                if target:
+                    await self.storage.compact(target)
+                    log.info("compacted", revision=target)
+            except Exception as exc:
+                log.warning("compaction failed", error=str(exc))
+
+    async def _event_ttl_loop(self) -> None:
+        """Events expire `event_ttl_seconds` after they were last seen (etcd leases in Kubernetes)."""
+        info = REGISTRY.by_name("events")
+        while True:
+            await asyncio.sleep(min(60.0, self.config.event_ttl_seconds / 2))
+            cutoff = time.time() - self.config.event_ttl_seconds
+            cache = self.registry.caches[info.plural]
+            for event in list(cache.objects.values()):
+                assert isinstance(event, core_pb2.Event)
+                seen = event.last_timestamp.seconds or event.metadata.creation_timestamp.seconds
+                if seen and seen < cutoff:
+                    with contextlib.suppress(errors.APIError):
+                        await self.registry.delete(info, event.metadata.namespace, event.metadata.name)
+
+
+async def serve(config: Config) -> None:
+    server = APIServer(config)
+    await server.start()
+    try:
+        await server.wait()
+    finally:
+        await server.stop()

@@ -1,0 +1,456 @@
+"""The gRPC servicer: pinnace.apiserver.v1.API requests in, registry calls, typed objects out.
+
+Errors become gRPC statuses with Kubernetes' meaning (errors.REASONS) and the full
+metav1.Status in the trailing metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from google.protobuf.message import Message
+
+from pinnace.api.autoscaling.v1 import autoscaling_pb2
+from pinnace.api.core.v1 import core_pb2
+from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
+from services.apiserver import errors, metrics
+from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from services.apiserver.registry import Registry, meta_of
+from services.machinery import codec
+from services.machinery import errors as ferr
+from services.machinery import labels as label_selectors
+from services.machinery.codec import ManifestError
+from services.machinery.envelope import EnvelopeError, unwrap, wrap
+from services.machinery.kinds import REGISTRY, KindInfo, UnknownKindError
+
+log = structlog.get_logger("apiserver")
+Context = grpc.aio.ServicerContext[Any, Any]
+_T = TypeVar("_T")
+BOOKMARK_INTERVAL_SECONDS = 60.0
+_SCALABLE = ("replicationcontrollers", "replicasets", "deployments", "statefulsets")
+
+
+def resolve(resource: str) -> KindInfo:
+    try:
+        return REGISTRY.by_name(resource)
+    except UnknownKindError as exc:
+        raise errors.APIError("NotFound", str(exc)) from None
+
+
+async def _abort(context: Context, error: errors.APIError) -> None:
+    context.set_trailing_metadata(((errors.STATUS_METADATA_KEY, error.status().SerializeToString()),))
+    await context.abort(error.code, error.message)
+
+
+class APIService(apiserver_pb2_grpc.APIServicer):
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def _call(
+        self, verb: str, resource: str, context: Context, work: Callable[[], Awaitable[_T]]
+    ) -> _T:
+        start = time.perf_counter()
+        code = "OK"
+        metrics.INFLIGHT.labels("mutating" if verb not in ("get", "list") else "readonly").inc()
+        try:
+            return await work()
+        except errors.APIError as exc:
+            code = exc.code.name
+            await _abort(context, exc)
+            raise
+        except (ManifestError, EnvelopeError) as exc:
+            error = errors.bad_request(str(exc))
+            code = error.code.name
+            await _abort(context, error)
+            raise
+        except Exception as exc:
+            log.exception("request failed", verb=verb, resource=resource)
+            error = errors.internal(str(exc))
+            code = error.code.name
+            await _abort(context, error)
+            raise
+        finally:
+            metrics.INFLIGHT.labels("mutating" if verb not in ("get", "list") else "readonly").dec()
+            metrics.REQUEST_LATENCY.labels(verb, resource, code).observe(time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ CRUD
+
+    async def Create(
+        self,
+        request: apiserver_pb2.CreateRequest,
+        context: Context,
+    ) -> apiserver_pb2.Object:
+        async def work() -> apiserver_pb2.Object:
+            obj = _copy(unwrap(request.object))
+            info = REGISTRY.by_message(obj)
+            if info.namespaced and not meta_of(obj).namespace:
+                meta_of(obj).namespace = "default"
+            return wrap(await self.registry.create(obj, dry_run="All" in request.dry_run))
+
+        return await self._call("create", _resource_of(request.object), context, work)
+
+    async def Get(
+        self,
+        request: apiserver_pb2.GetRequest,
+        context: Context,
+    ) -> apiserver_pb2.Object:
+        async def work() -> apiserver_pb2.Object:
+            info = resolve(request.resource)
+            return wrap(await self.registry.get(info, _namespace(info, request.namespace), request.name))
+
+        return await self._call("get", request.resource, context, work)
+
+    async def List(
+        self,
+        request: apiserver_pb2.ListRequest,
+        context: Context,
+    ) -> apiserver_pb2.ListResponse:
+        async def work() -> apiserver_pb2.ListResponse:
+            info = resolve(request.resource)
+            page = await self.registry.list(
+                info,
+                request.namespace,
+                request.label_selector,
+                request.field_selector,
+                int(request.limit),
+                request.continue_token,
+                request.resource_version,
+                request.resource_version_match,
+            )
+            response = apiserver_pb2.ListResponse(items=[wrap(o) for o in page.items])
+            response.metadata.resource_version = page.resource_version
+            response.metadata.continue_token = page.continue_token
+            return response
+
+        return await self._call("list", request.resource, context, work)
+
+    async def Update(
+        self,
+        request: apiserver_pb2.UpdateRequest,
+        context: Context,
+    ) -> apiserver_pb2.Object:
+        async def work() -> apiserver_pb2.Object:
+            obj = _copy(unwrap(request.object))
+            return wrap(await self.registry.update(obj, dry_run="All" in request.dry_run))
+
+        return await self._call("update", _resource_of(request.object), context, work)
+
+    async def UpdateStatus(
+        self,
+        request: apiserver_pb2.UpdateRequest,
+        context: Context,
+    ) -> apiserver_pb2.Object:
+        async def work() -> apiserver_pb2.Object:
+            obj = _copy(unwrap(request.object))
+            return wrap(
+                await self.registry.update(obj, subresource="status", dry_run="All" in request.dry_run)
+            )
+
+        return await self._call("update-status", _resource_of(request.object), context, work)
+
+    async def Patch(
+        self,
+        request: apiserver_pb2.PatchRequest,
+        context: Context,
+    ) -> apiserver_pb2.Object:
+        async def work() -> apiserver_pb2.Object:
+            info = resolve(request.resource)
+            if request.subresource not in ("", "status"):
+                raise errors.bad_request(f"unsupported subresource {request.subresource!r}")
+            try:
+                document = json.loads(request.patch)
+            except ValueError as exc:
+                raise errors.bad_request(f"the patch is not valid JSON: {exc}") from None
+            namespace = _namespace(info, request.namespace)
+            for _ in range(5):
+                current = await self.registry.get(info, namespace, request.name)
+                patched = _apply_patch(info, current, request.type, document)
+                meta_of(patched).resource_version = meta_of(current).resource_version
+                try:
+                    return wrap(await self.registry.update(patched, subresource=request.subresource))
+                except errors.APIError as exc:
+                    if exc.reason != "Conflict" or _pins_version(document):
+                        raise
+            raise errors.stale(info, request.name)
+
+        return await self._call("patch", request.resource, context, work)
+
+    async def Delete(
+        self,
+        request: apiserver_pb2.DeleteRequest,
+        context: Context,
+    ) -> apiserver_pb2.DeleteResponse:
+        async def work() -> apiserver_pb2.DeleteResponse:
+            info = resolve(request.resource)
+            options = request.options if request.HasField("options") else None
+            obj, removed = await self.registry.delete(
+                info, _namespace(info, request.namespace), request.name, options
+            )
+            return apiserver_pb2.DeleteResponse(object=wrap(obj), removed=removed)
+
+        return await self._call("delete", request.resource, context, work)
+
+    # ------------------------------------------------------------------ watch
+
+    async def Watch(
+        self,
+        request: apiserver_pb2.WatchRequest,
+        context: Context,
+    ) -> AsyncIterator[apiserver_pb2.WatchEvent]:
+        try:
+            info = resolve(request.resource)
+            stream = self.registry.watch(
+                info,
+                request.namespace,
+                request.label_selector,
+                request.field_selector,
+                request.resource_version,
+            )
+        except errors.APIError as exc:
+            await _abort(context, exc)
+            return
+        metrics.WATCHERS.labels(info.plural).inc()
+        deadline = time.monotonic() + request.timeout_seconds if request.timeout_seconds > 0 else None
+        cache = self.registry.caches[info.plural]
+        iterator = stream.__aiter__()
+        pending: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(iterator.__anext__())
+                wait = BOOKMARK_INTERVAL_SECONDS if request.allow_watch_bookmarks else None
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    wait = remaining if wait is None else min(wait, remaining)
+                done, _ = await asyncio.wait({pending}, timeout=wait)
+                if not done:
+                    if request.allow_watch_bookmarks:
+                        yield _bookmark(info, cache.revision)
+                    continue
+                try:
+                    item = pending.result()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    pending = None
+                metrics.WATCH_EVENTS.labels(info.plural, item.type).inc()
+                yield apiserver_pb2.WatchEvent(type=item.type, object=wrap(item.obj))
+        except errors.APIError as exc:
+            await _abort(context, exc)
+        except Exception as exc:
+            error = (
+                errors.expired(f"watch closed: {exc}")
+                if "re-watch" in str(exc)
+                else errors.internal(str(exc))
+            )
+            await _abort(context, error)
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            with contextlib.suppress(BaseException):
+                await iterator.aclose()  # type: ignore[attr-defined]
+            metrics.WATCHERS.labels(info.plural).dec()
+
+    # ------------------------------------------------------------------ subresources
+
+    async def Bind(
+        self,
+        request: apiserver_pb2.BindRequest,
+        context: Context,
+    ) -> apiserver_pb2.BindResponse:
+        async def work() -> apiserver_pb2.BindResponse:
+            binding = request.binding
+            pods = REGISTRY.by_name("pods")
+            if not binding.target.name:
+                raise errors.invalid(
+                    REGISTRY.by_name("pods"), binding.metadata.name, [ferr.required("target.name")]
+                )
+            namespace = binding.metadata.namespace or "default"
+
+            def assign(pod: Message) -> None:
+                assert isinstance(pod, core_pb2.Pod)
+                if pod.spec.node_name:
+                    raise errors.conflict(
+                        pods,
+                        pod.metadata.name,
+                        f'pod {pod.metadata.name} is already assigned to node "{pod.spec.node_name}"',
+                    )
+                if pod.metadata.HasField("deletion_timestamp"):
+                    raise errors.conflict(pods, pod.metadata.name, "pod is being deleted, cannot be assigned")
+                if binding.metadata.uid and binding.metadata.uid != pod.metadata.uid:
+                    raise errors.conflict(pods, pod.metadata.name, "the UID of the binding does not match")
+                pod.spec.node_name = binding.target.name
+
+            bound = await self.registry.update_with(
+                pods, namespace, binding.metadata.name, assign, subresource="binding"
+            )
+            assert isinstance(bound, core_pb2.Pod)
+            condition = next((c for c in bound.status.conditions if c.type == "PodScheduled"), None)
+            if condition is None or condition.status != "True":
+
+                def scheduled(pod: Message) -> None:
+                    assert isinstance(pod, core_pb2.Pod)
+                    kept = [c for c in pod.status.conditions if c.type != "PodScheduled"]
+                    del pod.status.conditions[:]
+                    pod.status.conditions.extend(kept)
+                    new = pod.status.conditions.add(type="PodScheduled", status="True")
+                    new.last_transition_time.GetCurrentTime()
+                    new.last_transition_time.nanos = 0
+
+                bound = await self.registry.update_with(
+                    pods, namespace, binding.metadata.name, scheduled, subresource="status"
+                )
+            assert isinstance(bound, core_pb2.Pod)
+            return apiserver_pb2.BindResponse(pod=bound)
+
+        return await self._call("bind", "pods", context, work)
+
+    async def Evict(
+        self,
+        request: apiserver_pb2.EvictRequest,
+        context: Context,
+    ) -> apiserver_pb2.EvictResponse:
+        async def work() -> apiserver_pb2.EvictResponse:
+            eviction = request.eviction
+            options = eviction.delete_options if eviction.HasField("delete_options") else None
+            await self.registry.delete(
+                REGISTRY.by_name("pods"),
+                eviction.metadata.namespace or "default",
+                eviction.metadata.name,
+                options,
+            )
+            return apiserver_pb2.EvictResponse()
+
+        return await self._call("evict", "pods", context, work)
+
+    async def GetScale(
+        self,
+        request: apiserver_pb2.GetScaleRequest,
+        context: Context,
+    ) -> autoscaling_pb2.Scale:
+        async def work() -> autoscaling_pb2.Scale:
+            info = _scalable(request.resource)
+            return _scale_of(
+                info, await self.registry.get(info, request.namespace or "default", request.name)
+            )
+
+        return await self._call("get-scale", request.resource, context, work)
+
+    async def UpdateScale(
+        self,
+        request: apiserver_pb2.UpdateScaleRequest,
+        context: Context,
+    ) -> autoscaling_pb2.Scale:
+        async def work() -> autoscaling_pb2.Scale:
+            info = _scalable(request.resource)
+            scale = request.scale
+            if scale.spec.replicas < 0:
+                raise errors.invalid(
+                    info,
+                    scale.metadata.name,
+                    [
+                        ferr.invalid(
+                            "spec.replicas", scale.spec.replicas, "must be greater than or equal to 0"
+                        )
+                    ],
+                )
+            namespace = scale.metadata.namespace or "default"
+            current = await self.registry.get(info, namespace, scale.metadata.name)
+            if (
+                scale.metadata.resource_version
+                and scale.metadata.resource_version != meta_of(current).resource_version
+            ):
+                raise errors.stale(info, scale.metadata.name)
+            current.spec.replicas = scale.spec.replicas  # type: ignore[attr-defined]
+            return _scale_of(info, await self.registry.update(current))
+
+        return await self._call("update-scale", request.resource, context, work)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _copy(obj: Message) -> Message:
+    fresh = type(obj)()
+    fresh.CopyFrom(obj)
+    return fresh
+
+
+def _resource_of(envelope: apiserver_pb2.Object) -> str:
+    which = envelope.WhichOneof("kind")
+    if which is None:
+        return "unknown"
+    return REGISTRY.by_message(getattr(envelope, which)).plural
+
+
+def _namespace(info: KindInfo, namespace: str) -> str:
+    if not info.namespaced:
+        return ""
+    return namespace or "default"
+
+
+def _bookmark(info: KindInfo, revision: int) -> apiserver_pb2.WatchEvent:
+    marker = info.new()
+    meta_of(marker).resource_version = str(revision)
+    return apiserver_pb2.WatchEvent(type="BOOKMARK", object=wrap(marker))
+
+
+def _pins_version(document: Any) -> bool:
+    return isinstance(document, dict) and bool((document.get("metadata") or {}).get("resourceVersion"))
+
+
+def _apply_patch(info: KindInfo, current: Message, patch_type: int, document: Any) -> Message:
+    original = codec.encode_object(current)
+    try:
+        if patch_type == apiserver_pb2.PatchRequest.MERGE:
+            patched = merge_patch(original, document)
+        elif patch_type == apiserver_pb2.PatchRequest.STRATEGIC_MERGE:
+            patched = strategic_merge_patch(original, document)
+        else:
+            patched = json_patch(original, document)
+    except PatchError as exc:
+        raise errors.bad_request(str(exc)) from None
+    if not isinstance(patched, dict):
+        raise errors.bad_request("the patch did not produce an object")
+    if patched.get("apiVersion") != info.api_version or patched.get("kind") != info.kind:
+        raise errors.bad_request("a patch may not change apiVersion or kind")
+    try:
+        return codec.decode_object(patched).obj
+    except ManifestError as exc:
+        raise errors.invalid(info, meta_of(current).name, exc.errors) from None
+
+
+def _scalable(resource: str) -> KindInfo:
+    info = resolve(resource)
+    if info.plural not in _SCALABLE:
+        raise errors.APIError(
+            "NotFound", f"the server could not find the requested resource ({resource}/scale)"
+        )
+    return info
+
+
+def _scale_of(info: KindInfo, obj: Message) -> autoscaling_pb2.Scale:
+    meta = meta_of(obj)
+    scale = autoscaling_pb2.Scale()
+    scale.metadata.name, scale.metadata.namespace = meta.name, meta.namespace
+    scale.metadata.uid, scale.metadata.resource_version = meta.uid, meta.resource_version
+    scale.metadata.creation_timestamp.CopyFrom(meta.creation_timestamp)
+    spec, status = obj.spec, obj.status  # type: ignore[attr-defined]
+    scale.spec.replicas = spec.replicas
+    scale.status.replicas = status.replicas
+    if info.plural == "replicationcontrollers":
+        scale.status.selector = str(label_selectors.from_set(spec.selector))
+    else:
+        scale.status.selector = str(label_selectors.from_label_selector(spec.selector))
+    return scale

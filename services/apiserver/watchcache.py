@@ -1,0 +1,220 @@
+"""The watch cache: one storage watch per kind feeds an in-memory copy of every object and a
+window of recent events, from which the apiserver serves lists and fans out client watches.
+
+Without it every client watch would be a storage watch and every list a full scan; with it a
+thousand watchers cost one storage watch, and a list is a walk over a dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import structlog
+from google.protobuf.message import Message
+
+from services.apiserver.storage.interface import EventType, Storage, StoreEvent
+from services.machinery.fields import FieldSelector
+from services.machinery.kinds import KindInfo
+from services.machinery.labels import Selector
+
+log = structlog.get_logger("watchcache")
+
+DEFAULT_CAPACITY = 10_000
+WATCHER_QUEUE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class CacheEvent:
+    type: str  # ADDED, MODIFIED, DELETED
+    obj: Message
+    prev: Message | None
+    revision: int
+
+
+class TooOldError(Exception):
+    """The requested revision is older than the cache's window."""
+
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+class WatchClosedError(Exception):
+    """The cache dropped the watcher (too slow, or the cache restarted): re-watch."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    namespace: str
+    labels: Selector
+    fields: FieldSelector
+    info: KindInfo
+
+    def matches(self, obj: Message) -> bool:
+        meta = obj.metadata  # type: ignore[attr-defined]
+        if self.namespace and meta.namespace != self.namespace:
+            return False
+        if not self.labels.matches(meta.labels):
+            return False
+        return self.fields.is_empty() or self.fields.matches(self.info.field_values(obj))
+
+
+class _Watcher:
+    def __init__(self, flt: Filter) -> None:
+        self.filter = flt
+        self.queue: asyncio.Queue[CacheEvent | None] = asyncio.Queue()
+        self.closed = False
+
+    def offer(self, event: CacheEvent) -> None:
+        if self.closed:
+            return
+        if self.queue.qsize() >= WATCHER_QUEUE_LIMIT:
+            self.close()
+            return
+        self.queue.put_nowait(event)
+
+    def close(self) -> None:
+        self.closed = True
+        self.queue.put_nowait(None)
+
+
+class WatchCache:
+    def __init__(
+        self,
+        info: KindInfo,
+        storage: Storage,
+        prefix: str,
+        decode: Callable[[bytes, int], Message],
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self.info = info
+        self.storage = storage
+        self.prefix = prefix
+        self.decode = decode
+        self.objects: dict[str, Message] = {}
+        self.events: deque[CacheEvent] = deque(maxlen=capacity)
+        self.revision = 0
+        # Events at revisions above this are in `events`; older ones fell out of the window.
+        self.window_start = 0
+        self._watchers: set[_Watcher] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._fill()
+        self._task = asyncio.create_task(self._run(), name=f"watchcache-{self.info.plural}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for watcher in list(self._watchers):
+            watcher.close()
+
+    async def _fill(self) -> None:
+        listed = await self.storage.list(self.prefix)
+        self.objects = {kv.key: self.decode(kv.value, kv.mod_revision) for kv in listed.items}
+        self.events.clear()
+        self.revision = listed.revision
+        self.window_start = listed.revision
+        self._ready.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async for event in self.storage.watch(self.prefix, self.revision + 1):
+                    await self._apply(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("watch cache restarting", kind=self.info.kind, error=str(exc))
+                for watcher in list(self._watchers):
+                    watcher.close()
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    await self._fill()
+
+    async def _apply(self, event: StoreEvent) -> None:
+        key = event.kv.key
+        obj = self.decode(event.kv.value, event.kv.mod_revision)
+        prev = self.objects.get(key)
+        if event.type is EventType.DELETE:
+            self.objects.pop(key, None)
+            kind = "DELETED"
+        else:
+            self.objects[key] = obj
+            kind = "ADDED" if prev is None else "MODIFIED"
+        cached = CacheEvent(kind, obj, prev, event.revision)
+        if len(self.events) == self.events.maxlen:
+            self.window_start = self.events[0].revision
+        self.events.append(cached)
+        self.revision = event.revision
+        for watcher in list(self._watchers):
+            watcher.offer(cached)
+
+    def list(self, flt: Filter) -> tuple[list[Message], int]:
+        if flt.namespace:
+            start = f"{self.prefix}{flt.namespace}/"
+            items = [o for k, o in self.objects.items() if k.startswith(start) and flt.matches(o)]
+        else:
+            items = [o for o in self.objects.values() if flt.matches(o)]
+        items.sort(key=lambda o: (o.metadata.namespace, o.metadata.name))  # type: ignore[attr-defined]
+        return items, self.revision
+
+    async def watch(self, flt: Filter, after: int | None) -> AsyncIterator[CacheEvent]:
+        """Events after revision `after`; None means "the current state as ADDED, then changes"."""
+        await self._ready.wait()
+        watcher = _Watcher(flt)
+        if after is None:
+            items, revision = self.list(flt)
+            backlog = [CacheEvent("ADDED", o, None, revision) for o in items]
+        else:
+            if after < self.window_start:
+                raise TooOldError(after, self.window_start)
+            backlog = [e for e in self.events if e.revision > after]
+            # The client may know a newer revision than this kind's last change (it is global).
+            revision = max(self.revision, after)
+        self._watchers.add(watcher)
+        try:
+            for event in backlog:
+                translated = self._translate(event, flt)
+                if translated is not None:
+                    yield translated
+            while True:
+                event_or_none = await watcher.queue.get()
+                if event_or_none is None:
+                    raise WatchClosedError(
+                        "watch closed by the server; re-watch from the last resourceVersion"
+                    )
+                if event_or_none.revision <= revision:
+                    continue
+                translated = self._translate(event_or_none, flt)
+                if translated is not None:
+                    yield translated
+        finally:
+            self._watchers.discard(watcher)
+
+    @staticmethod
+    def _translate(event: CacheEvent, flt: Filter) -> CacheEvent | None:
+        """Selectors apply to both sides of a change: leaving the selection is a DELETED."""
+        now = event.type != "DELETED" and flt.matches(event.obj)
+        before = event.prev is not None and flt.matches(event.prev)
+        if event.type == "DELETED":
+            return event if flt.matches(event.obj) else None
+        if now and before:
+            return event
+        if now:
+            return CacheEvent("ADDED", event.obj, event.prev, event.revision)
+        if before:
+            return CacheEvent("DELETED", event.obj, event.prev, event.revision)
+        return None
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._watchers)
