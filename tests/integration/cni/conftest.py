@@ -100,7 +100,9 @@ class Lab:
 
     def ping(self, *addresses: str, ns: str | None = None) -> set[str]:
         """Which of `addresses` answer an ICMP echo sent from netns `ns` (default: host)."""
-        out = sh("nsenter", f"--net={self.path(ns or self.host)}", "--", sys.executable, str(ICMP), *addresses)
+        out = sh(
+            "nsenter", f"--net={self.path(ns or self.host)}", "--", sys.executable, str(ICMP), *addresses
+        )
         return set(out.split())
 
     def veths(self) -> list[str]:
@@ -146,8 +148,13 @@ def daemon_socket(tmp_path_factory: pytest.TempPathFactory, netns_ok: None) -> I
     """A pinnace CNI daemon for the session (it lives in a private netns of its own)."""
     sock = str(tmp_path_factory.mktemp("pcni-daemon") / "cni.sock")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from cni_plugins.daemon import main; sys.exit(main(sys.argv[1:]))",
-         "--socket", sock],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cni_plugins.daemon import main; sys.exit(main(sys.argv[1:]))",
+            "--socket",
+            sock,
+        ],
         cwd=REPO,
     )
     try:

@@ -108,7 +108,9 @@ def test_exhausted_range(lab: Lab, make_runtime: RuntimeFactory, data_dir: str, 
 
 
 @pytest.mark.parametrize("mode", ["daemon", "process"])
-def test_bridge_name_that_is_not_a_bridge(lab: Lab, make_runtime: RuntimeFactory, data_dir: str, mode: str) -> None:
+def test_bridge_name_that_is_not_a_bridge(
+    lab: Lab, make_runtime: RuntimeFactory, data_dir: str, mode: str
+) -> None:
     rt = make_runtime(mode)
     lab.in_host("ip", "link", "add", "notabr0", "type", "veth", "peer", "name", "notabr1")
     env = rt.env("ADD", Attachment("nobr", lab.container()))

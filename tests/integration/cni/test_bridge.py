@@ -106,7 +106,9 @@ def test_check_reports_a_missing_address(lab: Lab, make_runtime: RuntimeFactory,
     assert "10.77.0.2/24" in err.value.msg
 
 
-def test_check_without_prev_result_is_invalid_config(lab: Lab, make_runtime: RuntimeFactory, data_dir: str) -> None:
+def test_check_without_prev_result_is_invalid_config(
+    lab: Lab, make_runtime: RuntimeFactory, data_dir: str
+) -> None:
     rt = make_runtime()
     conflist = bridge_conflist(data_dir)
     att = Attachment("noprev", lab.container())
@@ -123,7 +125,10 @@ def test_chained_conflist_with_loopback_and_reference_tuning(
     rt = make_runtime()
     conflist = bridge_conflist(
         data_dir,
-        more_plugins=[{"type": "pinnace-loopback"}, {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}}],
+        more_plugins=[
+            {"type": "pinnace-loopback"},
+            {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}},
+        ],
     )
     cont = lab.container()
     att = Attachment("chain", cont)
@@ -147,7 +152,12 @@ def test_prev_result_is_kept_after_our_own(lab: Lab, make_runtime: RuntimeFactor
         "plugins": [{"type": "pinnace-loopback"}, bridge_conflist(data_dir)["plugins"][0]],
     }
     result = rt.add(conflist, Attachment("prev", lab.container()))
-    assert [i["name"] for i in result["interfaces"]] == ["cni0", result["interfaces"][1]["name"], "eth0", "lo"]
+    assert [i["name"] for i in result["interfaces"]] == [
+        "cni0",
+        result["interfaces"][1]["name"],
+        "eth0",
+        "lo",
+    ]
     assert result["ips"][0]["address"] == "10.77.0.2/24"
     assert result["ips"][1] == {"interface": 3, "address": "127.0.0.1/8"}
 
@@ -222,7 +232,13 @@ def test_mtu_promisc_and_default_gateway(lab: Lab, make_runtime: RuntimeFactory,
     rt = make_runtime()
     conflist = bridge_conflist(
         data_dir,
-        extra={"mtu": 1400, "promiscMode": True, "hairpinMode": False, "isDefaultGateway": True, "ipMasq": False},
+        extra={
+            "mtu": 1400,
+            "promiscMode": True,
+            "hairpinMode": False,
+            "isDefaultGateway": True,
+            "ipMasq": False,
+        },
         ipam_extra={"routes": []},
     )
     cont = lab.container()
@@ -240,7 +256,9 @@ def test_runtime_config_mac_and_ips(lab: Lab, make_runtime: RuntimeFactory, data
     conflist = bridge_conflist(data_dir, extra={"capabilities": {"mac": True, "ips": True}})
     cont = lab.container()
     att = Attachment(
-        "caps", cont, capability_args={"mac": "0a:58:0a:4d:00:09", "ips": ["10.77.0.9/24"], "portMappings": []}
+        "caps",
+        cont,
+        capability_args={"mac": "0a:58:0a:4d:00:09", "ips": ["10.77.0.9/24"], "portMappings": []},
     )
     result = rt.add(conflist, att)
     assert result["ips"][0]["address"] == "10.77.0.9/24"

@@ -45,13 +45,15 @@ def observe(lab: Lab, host: str, cont: str, result: dict[str, Any], save_tool: s
             "ips": result["ips"],
             "routes": result.get("routes"),
             "interfaces": [
-                (i["name"] if n != 1 else "veth*", bool(i.get("sandbox"))) for n, i in enumerate(result["interfaces"])
+                (i["name"] if n != 1 else "veth*", bool(i.get("sandbox")))
+                for n, i in enumerate(result["interfaces"])
             ],
         },
         "container": {
             "addresses": inet(addrs),
             "routes": sorted(
-                (r["dst"], r.get("gateway", ""), r["dev"], r.get("protocol", ""), r.get("scope", "")) for r in routes
+                (r["dst"], r.get("gateway", ""), r["dev"], r.get("protocol", ""), r.get("scope", ""))
+                for r in routes
             ),
             "up": "UP" in eth0.get("flags", []),
             "mtu": eth0.get("mtu"),
@@ -109,7 +111,9 @@ def test_same_observable_state_as_reference(
     assert observed["ours"] == observed["reference"]
 
 
-def test_mixing_ipam_keeps_allocations_consistent(lab: Lab, make_runtime: RuntimeFactory, data_dir: str) -> None:
+def test_mixing_ipam_keeps_allocations_consistent(
+    lab: Lab, make_runtime: RuntimeFactory, data_dir: str
+) -> None:
     """Ours and the reference host-local take turns on one store: round-robin continues, each
     releases and checks the other's allocations."""
     rt = make_runtime()

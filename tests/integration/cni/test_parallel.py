@@ -33,7 +33,9 @@ def test_50_parallel_adds(lab: Lab, make_runtime: RuntimeFactory, data_dir: str,
     assert allocated(data_dir) == [] and lab.veths() == [] and lab.nat_rules() == []
 
 
-def test_parallel_mixed_with_reference_host_local(make_runtime: RuntimeFactory, data_dir: str, lab: Lab) -> None:
+def test_parallel_mixed_with_reference_host_local(
+    make_runtime: RuntimeFactory, data_dir: str, lab: Lab
+) -> None:
     """Ours and Debian's host-local allocating concurrently from one store never collide."""
     rt: CniRuntime = make_runtime("daemon")
     cont = lab.container()
