@@ -358,6 +358,9 @@ class Registry:
         meta = meta_of(new)
         if strategies.spec_changed(old, new):
             meta.generation = meta_of(old).generation + 1
+        if _same_content(old, new):
+            # A no-op update writes nothing and keeps the resourceVersion, as in Kubernetes.
+            return old
         extra = strategies.validate_update(info, old, new) if not subresource else []
         self._check_valid(info, new, extra)
         attrs = Attributes(
@@ -487,6 +490,14 @@ class Registry:
             meta.deletion_grace_period_seconds = grace
         strategies.mark_terminating(obj)
         return True
+
+
+def _same_content(old: Message, new: Message) -> bool:
+    a, b = type(old)(), type(new)()
+    a.CopyFrom(old)
+    b.CopyFrom(new)
+    meta_of(a).resource_version = meta_of(b).resource_version = ""
+    return a == b
 
 
 def _now() -> Timestamp:

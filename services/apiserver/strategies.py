@@ -33,6 +33,9 @@ def prepare_for_create(info: KindInfo, obj: Message) -> None:
         obj.status.phase = "Pending"
         obj.status.qos_class = qos_class(obj.spec)
     elif isinstance(obj, core_pb2.Namespace):
+        # The namespace controller removes this finalizer once the namespace's content is gone.
+        if not obj.spec.finalizers:
+            obj.spec.finalizers.append("kubernetes")
         obj.status.phase = "Active"
     elif isinstance(obj, (core_pb2.PersistentVolume, core_pb2.PersistentVolumeClaim)):
         obj.status.phase = "Pending"

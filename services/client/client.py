@@ -39,6 +39,12 @@ def kind_info(resource: Resource) -> KindInfo:
     return REGISTRY.by_message(resource())
 
 
+def resource_name(resource: Resource) -> str:
+    """What the request carries: a string as the user typed it (the server resolves short
+    names and reports unknown ones), otherwise the kind's plural."""
+    return resource if isinstance(resource, str) else kind_info(resource).plural
+
+
 @dataclass(frozen=True)
 class ListResult:
     items: list[Message]
@@ -97,9 +103,7 @@ class Client:
         return created
 
     async def get(self, resource: Resource, name: str, namespace: str = "") -> Message:
-        request = apiserver_pb2.GetRequest(
-            resource=kind_info(resource).plural, namespace=namespace, name=name
-        )
+        request = apiserver_pb2.GetRequest(resource=resource_name(resource), namespace=namespace, name=name)
         return unwrap(await self._unary(self.stub.Get, request))
 
     async def list(
@@ -115,7 +119,7 @@ class Client:
         resource_version_match: str = "",
     ) -> ListResult:
         request = apiserver_pb2.ListRequest(
-            resource=kind_info(resource).plural,
+            resource=resource_name(resource),
             namespace=namespace,
             label_selector=label_selector,
             field_selector=field_selector,
@@ -166,7 +170,7 @@ class Client:
     ) -> Message:
         body = patch if isinstance(patch, (bytes, str)) else json.dumps(patch)
         request = apiserver_pb2.PatchRequest(
-            resource=kind_info(resource).plural,
+            resource=resource_name(resource),
             namespace=namespace,
             name=name,
             type=PATCH_TYPES[patch_type],
@@ -194,7 +198,7 @@ class Client:
         if resource_version is not None:
             options.preconditions.resource_version = resource_version
         request = apiserver_pb2.DeleteRequest(
-            resource=kind_info(resource).plural, namespace=namespace, name=name, options=options
+            resource=resource_name(resource), namespace=namespace, name=name, options=options
         )
         response = await self._unary(self.stub.Delete, request)
         return unwrap(response.object), response.removed
@@ -211,7 +215,7 @@ class Client:
         timeout_seconds: int = 0,
     ) -> AsyncIterator[WatchEvent]:
         request = apiserver_pb2.WatchRequest(
-            resource=kind_info(resource).plural,
+            resource=resource_name(resource),
             namespace=namespace,
             label_selector=label_selector,
             field_selector=field_selector,
@@ -245,7 +249,7 @@ class Client:
 
     async def get_scale(self, resource: Resource, name: str, namespace: str = "") -> autoscaling_pb2.Scale:
         request = apiserver_pb2.GetScaleRequest(
-            resource=kind_info(resource).plural, namespace=namespace, name=name
+            resource=resource_name(resource), namespace=namespace, name=name
         )
         scale: autoscaling_pb2.Scale = await self._unary(self.stub.GetScale, request)
         return scale
@@ -257,6 +261,6 @@ class Client:
         scale.metadata.name, scale.metadata.namespace = name, namespace
         scale.metadata.resource_version = resource_version
         scale.spec.replicas = replicas
-        request = apiserver_pb2.UpdateScaleRequest(resource=kind_info(resource).plural, scale=scale)
+        request = apiserver_pb2.UpdateScaleRequest(resource=resource_name(resource), scale=scale)
         result: autoscaling_pb2.Scale = await self._unary(self.stub.UpdateScale, request)
         return result

@@ -241,12 +241,6 @@ def _default_secret(secret: core_pb2.Secret) -> None:
     secret.ClearField("string_data")
 
 
-def _default_namespace(ns: core_pb2.Namespace) -> None:
-    if not ns.spec.finalizers:
-        ns.spec.finalizers.append("kubernetes")
-    ns.status.phase = ns.status.phase or "Active"
-
-
 def _default_pv(pv: core_pb2.PersistentVolume) -> None:
     pv.spec.persistent_volume_reclaim_policy = pv.spec.persistent_volume_reclaim_policy or "Retain"
     if not pv.spec.HasField("volume_mode"):
@@ -289,7 +283,6 @@ _DEFAULTERS: dict[type[Message], Callable[[Any], None]] = {
     core_pb2.Endpoints: _default_endpoints,
     core_pb2.ReplicationController: _default_rc,
     core_pb2.Secret: _default_secret,
-    core_pb2.Namespace: _default_namespace,
     core_pb2.PersistentVolume: _default_pv,
     core_pb2.PersistentVolumeClaim: _default_pvc,
     core_pb2.LimitRange: _default_limit_range,

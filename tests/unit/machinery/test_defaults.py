@@ -118,9 +118,7 @@ stringData: {b: override, c: new}
     assert secret.type == "Opaque"
 
 
-def test_namespace_and_storage_defaults() -> None:
-    ns = _load("apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n")
-    assert list(ns.spec.finalizers) == ["kubernetes"] and ns.status.phase == "Active"
+def test_storage_defaults() -> None:
     pv = _load("""
 apiVersion: v1
 kind: PersistentVolume
