@@ -163,13 +163,31 @@ class CNIRuntime:
         network = load_network(self.conf_dir)
         started = time.perf_counter()
         result: dict[str, Any] | None = None
-        for plugin in network.plugins:
-            config = self._request_config(network, plugin, attachment, result)
-            result = self._exec(plugin["type"], "ADD", config, attachment)
+        executed: list[dict[str, Any]] = []
+        try:
+            for plugin in network.plugins:
+                executed.append(plugin)
+                config = self._request_config(network, plugin, attachment, result)
+                result = self._exec(plugin["type"], "ADD", config, attachment)
+        except CNIError:
+            self._undo_partial_add(network, executed, attachment, result)
+            raise
         final = result or {"cniVersion": network.cni_version}
         self._write_cache(network, attachment, final)
         self.last_add_seconds = time.perf_counter() - started
         return final
+
+    def _undo_partial_add(
+        self, network: NetworkList, executed: list[dict[str, Any]], attachment: Attachment, prev: dict[str, Any] | None
+    ) -> None:
+        """A failed ADD: DEL every plugin that ran (the failed one too), best effort, so that
+        no veth, lease or rule outlives the failure even when a plugin's DEL fails as well."""
+        for plugin in reversed(executed):
+            config = self._request_config(network, plugin, attachment, prev if _has_prev_result(network) else None)
+            try:
+                self._exec(plugin["type"], "DEL", config, attachment)
+            except CNIError as exc:
+                log.warning("cleanup after failed ADD", plugin=plugin["type"], error=str(exc))
 
     def delete(self, attachment: Attachment) -> None:
         """Undo ADD (plugins in reverse, prevResult from the cache); succeeds when already done."""

@@ -338,20 +338,32 @@ class Containers:
 
     @staticmethod
     def _exec_frames(raw: Any, sock: socket.socket, deadline: float | None) -> Any:
+        """Docker's multiplexed exec stream, read straight off the socket under a deadline."""
+
+        def recv_exact(size: int) -> bytes | None:
+            data = bytearray()
+            while len(data) < size:
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    sock.settimeout(remaining)
+                try:
+                    chunk = sock.recv(size - len(data))
+                except (TimeoutError, socket.timeout) as exc:
+                    raise TimeoutError from exc
+                if not chunk:
+                    return None
+                data.extend(chunk)
+            return bytes(data)
+
         while True:
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                sock.settimeout(remaining)
-            try:
-                stream, size = docker_socket.next_frame_header(raw)
-                if stream == -1:
-                    return
-                payload = docker_socket.read_exactly(raw, size)
-            except TimeoutError as exc:
-                raise TimeoutError from exc
-            except docker_socket.SocketError:
+            header = recv_exact(8)
+            if header is None:
+                return
+            stream, size = header[0], int.from_bytes(header[4:8], "big")
+            payload = recv_exact(size)
+            if payload is None:
                 return
             yield stream, payload
 

@@ -58,7 +58,7 @@ def from_docker(exc: docker_errors.DockerException, what: str) -> CRIError:
             return CRIError(grpc.StatusCode.PERMISSION_DENIED, f"{what}: {text}")
         if status == 409:
             return CRIError(grpc.StatusCode.FAILED_PRECONDITION, f"{what}: {text}")
-        if "is not running" in text or "cannot join network" in text:
+        if "is not running" in text or "cannot join network" in text or "not a shared" in text:
             return CRIError(grpc.StatusCode.FAILED_PRECONDITION, f"{what}: {text}")
         if "Minimum memory limit" in text or ("invalid" in text.lower() and "cpu" in text.lower()):
             return CRIError(grpc.StatusCode.INVALID_ARGUMENT, f"{what}: {text}")

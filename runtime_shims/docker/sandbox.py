@@ -123,8 +123,6 @@ class Sandboxes:
             try:
                 self.backend.cni.add(attachment)
             except CNIError as exc:
-                with contextlib.suppress(CNIError, OSError):
-                    self.backend.cni.delete(attachment)
                 raise CRIError(
                     grpc.StatusCode.INTERNAL,
                     f"failed to set up network for sandbox {record.id[:12]}: {exc}",

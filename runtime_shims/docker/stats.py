@@ -90,7 +90,9 @@ class Stats:
         root = ""
         used = 0
         try:
-            info = self.api.inspect_container(container_id, size=True)
+            info = self.api._result(
+                self.api._get(self.api._url("/containers/{0}/json", container_id), params={"size": 1}), True
+            )
             used = int(info.get("SizeRw") or 0)
             root = str(info.get("GraphDriver", {}).get("Data", {}).get("UpperDir", ""))
         except docker_errors.DockerException:

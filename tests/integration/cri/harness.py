@@ -203,3 +203,37 @@ def container_config(name: str, *args: str, image: str = "pinnace/busybox:1.0", 
         labels={"io.kubernetes.container.name": name},
         **kwargs,
     )
+
+
+@contextlib.contextmanager
+def running_pod(lab: Lab, name: str, **kwargs: Any) -> Any:
+    """RunPodSandbox, and Stop+Remove at the end whatever happens in between."""
+    config = pod_config(lab, name, **kwargs)
+    sandbox_id = lab.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config), timeout=60).pod_sandbox_id
+    try:
+        yield sandbox_id, config
+    finally:
+        if lab.channel is not None:
+            lab.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=60)
+            lab.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=60)
+
+
+def start_container(lab: Lab, sandbox_id: str, pod: cri.PodSandboxConfig, config: cri.ContainerConfig) -> str:
+    container_id = lab.runtime.CreateContainer(
+        cri.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=config, sandbox_config=pod), timeout=60
+    ).container_id
+    lab.runtime.StartContainer(cri.StartContainerRequest(container_id=container_id), timeout=60)
+    return container_id
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def exec_sync(lab: Lab, container_id: str, *cmd: str, timeout: int = 10) -> cri.ExecSyncResponse:
+    return lab.runtime.ExecSync(cri.ExecSyncRequest(container_id=container_id, cmd=list(cmd), timeout=timeout), timeout=timeout + 10)
