@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pinnace_cmd import apiserver
 from services.machinery import codec
 from services.machinery.manifests import ManifestSourceError, load, read_sources
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "-o", "--output", choices=("yaml", "json"), help="print the defaulted objects instead of a summary"
     )
+    apiserver.add_arguments(sub.add_parser("apiserver", help="run the API server (same as pinnace-apiserver)"))
     return parser
 
 
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(f"pinnace {VERSION}")
         return 0
+    if args.command == "apiserver":
+        return apiserver.run(args)
     return _validate(args)
 
 
