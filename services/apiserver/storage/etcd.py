@@ -23,11 +23,11 @@ request what a retry means:
   last progress notification), so consumers see no loss and no duplicates across a failover,
   unless that history has been compacted meanwhile (CompactedError, as for any watch).
 
-Watches carry etcd's `hasleader` metadata so a member cut off from the quorum closes them
-instead of going silent, and the channels send keepalive pings (every 10 s, within etcd's
-5 s minimum) while calls are open, so a vanished peer is noticed. Messages up to 16 MiB are
-accepted in both directions (etcd itself limits requests to --max-request-bytes, 1.5 MiB by
-default, which is above Kubernetes' object size limit).
+Every call carries etcd's `hasleader` metadata, so a member cut off from the quorum refuses
+requests and closes watches instead of stalling or going silent, and the channels send
+keepalive pings (every 10 s, within etcd's 5 s minimum) while calls are open, so a vanished
+peer is noticed. Messages up to 16 MiB are accepted in both directions (etcd itself limits
+requests to --max-request-bytes, 1.5 MiB by default, above Kubernetes' object size limit).
 
 etcd does not publish its compaction revision; `compacted_revision` finds it exactly with a
 binary search of Ranges at past revisions (a Range below it fails with ErrCompacted), starting
@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from pinnace.etcd.v3 import kv_pb2, rpc_pb2, rpc_pb2_grpc
 from services.apiserver.storage.interface import (
@@ -59,7 +60,6 @@ from services.apiserver.storage.interface import (
     StoreEvent,
 )
 
-_T = TypeVar("_T")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -131,8 +131,8 @@ class _Endpoints:
         if endpoint is None:
             channel = grpc.aio.insecure_channel(self.targets[index], options=CHANNEL_OPTIONS)
             # The generated stubs are unannotated; the _Endpoint fields give them their types.
-            kv = rpc_pb2_grpc.KVStub(channel)  # type: ignore[no-untyped-call]
-            watch = rpc_pb2_grpc.WatchStub(channel)  # type: ignore[no-untyped-call]
+            kv = rpc_pb2_grpc.KVStub(channel)  # type: ignore[no-untyped-call, unused-ignore]
+            watch = rpc_pb2_grpc.WatchStub(channel)  # type: ignore[no-untyped-call, unused-ignore]
             endpoint = _Endpoint(self.targets[index], channel, kv, watch)
             self._open[index] = endpoint
         return index, endpoint
@@ -162,7 +162,7 @@ class EtcdStorage(Storage):
         *,
         prefix: str = "",
         request_timeout: float = 20.0,
-        attempt_timeout: float = 5.0,
+        attempt_timeout: float = 2.0,
     ) -> None:
         self._endpoints = _Endpoints(endpoints)
         self._prefix = prefix.encode()
@@ -183,20 +183,29 @@ class EtcdStorage(Storage):
     def _name(self, key: bytes) -> str:
         return key[len(self._prefix) :].decode()
 
-    async def _call(self, request: Callable[[_Endpoint, float], Awaitable[_T]]) -> tuple[_T, bool]:
-        """Run `request` on the active endpoint, failing over on retryable errors.
+    async def _call(self, method: str, request: Message, *, write: bool) -> tuple[Any, bool]:
+        """Call KV `method` on the active endpoint, failing over on retryable errors.
 
-        Returns the answer and whether an earlier attempt failed ambiguously (it may have
+        Returns the answer and whether an earlier attempt failed ambiguously (a write may have
         been applied). Non-retryable gRPC errors propagate as AioRpcError for the caller to map.
+        A write gets `attempt_timeout` per attempt: a proposal a follower forwarded to a leader
+        that died is never answered, and waiting out etcd's own 7 s timeout would stall the
+        API. A read gets the whole request_timeout, so a large list is never cut short; dead
+        members refuse connections at once and leaderless ones answer UNAVAILABLE at once
+        (the `hasleader` metadata asks for that).
         """
         deadline = time.monotonic() + self.request_timeout
         ambiguous = False
         attempt = 0
+        targets = self._endpoints.targets
         while True:
             index, endpoint = self._endpoints.pick()
-            timeout = min(self.attempt_timeout, max(deadline - time.monotonic(), 0.05))
+            remaining = max(deadline - time.monotonic(), 0.05)
+            timeout = min(self.attempt_timeout, remaining) if write else remaining
             try:
-                return await request(endpoint, timeout), ambiguous
+                answer = await getattr(endpoint.kv, method)(
+                    request, timeout=timeout, metadata=_REQUIRE_LEADER
+                )
             except grpc.aio.AioRpcError as error:
                 if error.code() not in _RETRYABLE:
                     raise
@@ -205,12 +214,14 @@ class EtcdStorage(Storage):
                 attempt += 1
                 if time.monotonic() >= deadline:
                     raise EtcdUnavailableError(
-                        f"no etcd endpoint of {self._endpoints.targets} answered within "
+                        f"no etcd endpoint of {targets} answered within "
                         f"{self.request_timeout}s: {error.code().name}: {error.details()}"
                     ) from error
                 # Try every member at once, then back off while an election settles.
-                if attempt % len(self._endpoints.targets) == 0:
-                    await asyncio.sleep(min(0.05 * 2 ** (attempt // len(self._endpoints.targets)), 1.0))
+                if attempt % len(targets) == 0:
+                    await asyncio.sleep(min(0.05 * 2 ** (attempt // len(targets)), 1.0))
+            else:
+                return answer, ambiguous
 
     @staticmethod
     def _failed(error: grpc.aio.AioRpcError) -> StorageError:
@@ -218,18 +229,16 @@ class EtcdStorage(Storage):
 
     async def _range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
         try:
-            answer: tuple[rpc_pb2.RangeResponse, bool] = await self._call(
-                lambda e, t: e.kv.Range(request, timeout=t)
-            )
+            response: rpc_pb2.RangeResponse = (await self._call("Range", request, write=False))[0]
         except grpc.aio.AioRpcError as error:
             if _is_compacted(error):
                 raise CompactedError(request.revision, await self.compacted_revision()) from error
             raise self._failed(error) from error
-        return answer[0]
+        return response
 
     async def _txn(self, request: rpc_pb2.TxnRequest) -> tuple[rpc_pb2.TxnResponse, bool]:
         try:
-            return await self._call(lambda e, t: e.kv.Txn(request, timeout=t))
+            return await self._call("Txn", request, write=True)
         except grpc.aio.AioRpcError as error:
             raise self._failed(error) from error
 
@@ -344,7 +353,7 @@ class EtcdStorage(Storage):
     async def _readable_at(self, revision: int) -> bool:
         request = rpc_pb2.RangeRequest(key=self._prefix or b"\x00", revision=revision, count_only=True)
         try:
-            await self._call(lambda e, t: e.kv.Range(request, timeout=t))
+            await self._call("Range", request, write=False)
         except grpc.aio.AioRpcError as error:
             if _is_compacted(error):
                 return False
@@ -377,7 +386,7 @@ class EtcdStorage(Storage):
             return
         request = rpc_pb2.CompactionRequest(revision=target)
         try:
-            await self._call(lambda e, t: e.kv.Compact(request, timeout=t))
+            await self._call("Compact", request, write=True)
         except grpc.aio.AioRpcError as error:
             # Already compacted to target or beyond (by us in an earlier attempt, or by another
             # apiserver): the history before target is gone, which is what was asked.
