@@ -24,6 +24,7 @@ RUN python3 -m venv /opt/pinnace/venv \
     && rm -rf /root/.cache
 
 ENV PATH=/opt/pinnace/venv/bin:$PATH
+RUN mkdir -p /var/lib/pinnace && chown 65534:65534 /var/lib/pinnace
 VOLUME /var/lib/pinnace
 EXPOSE 6443
 USER 65534:65534
