@@ -307,8 +307,12 @@ class Bridge:
             invoke.delegate(c.ipam_type, "DEL", inv.stdin, inv)
         if c.ip_masq:
             chain = ipmasq.chain_name(c.network, inv.container_id)
-            for version in sorted(families):
-                ipmasq.teardown(chain, ipv6=version == 6)
+            ipmasq.teardown(chain, ipv6=False)
+            if 6 in families:
+                # Without the interface we cannot know the family; a host without an IPv6
+                # nat table then must not turn an idempotent DEL into a failure.
+                with contextlib.suppress(CniError):
+                    ipmasq.teardown(chain, ipv6=True)
 
     @staticmethod
     def _delete_container_link(inv: Invocation, fd: int) -> set[int]:
