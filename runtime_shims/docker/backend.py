@@ -11,7 +11,7 @@ from typing import Any
 import docker
 from docker import errors as docker_errors
 
-from runtime_shims.docker import labels as L
+from runtime_shims.docker import labels as schema
 from runtime_shims.docker.cni import CNIRuntime
 from runtime_shims.docker.config import ShimConfig
 from runtime_shims.docker.errors import from_docker, invalid, not_found
@@ -34,8 +34,8 @@ class Backend:
         self.api = api if api is not None else docker_api(config)
         self.cni = CNIRuntime(config.cni_conf_dir, config.cni_bin_dirs, config.cni_cache_dir)
         self._lock = threading.Lock()
-        self._sandboxes: dict[str, L.SandboxRecord] = {}
-        self._containers: dict[str, tuple[L.ContainerRecord, bool]] = {}
+        self._sandboxes: dict[str, schema.SandboxRecord] = {}
+        self._containers: dict[str, tuple[schema.ContainerRecord, bool]] = {}
         self._sandbox_locks: dict[str, threading.Lock] = {}
 
     @property
@@ -58,23 +58,23 @@ class Backend:
         except docker_errors.DockerException as exc:
             raise from_docker(exc, what) from exc
         labels = info.get("Config", {}).get("Labels") or {}
-        if labels.get(L.TYPE) != kind or labels.get(L.NODE) != self.node:
+        if labels.get(schema.TYPE) != kind or labels.get(schema.NODE) != self.node:
             raise not_found(f"{what} {container_id!r} not found")
         return info
 
     # ---------------------------------------------------------------- caches
 
-    def sandbox_record(self, sandbox_id: str) -> L.SandboxRecord:
+    def sandbox_record(self, sandbox_id: str) -> schema.SandboxRecord:
         with self._lock:
             record = self._sandboxes.get(sandbox_id)
         if record is not None:
             return record
-        info = self.inspect(sandbox_id, L.TYPE_SANDBOX, "pod sandbox")
-        record = L.parse_sandbox(info["Id"], info["Config"]["Labels"])
+        info = self.inspect(sandbox_id, schema.TYPE_SANDBOX, "pod sandbox")
+        record = schema.parse_sandbox(info["Id"], info["Config"]["Labels"])
         self.remember_sandbox(record)
         return record
 
-    def remember_sandbox(self, record: L.SandboxRecord) -> None:
+    def remember_sandbox(self, record: schema.SandboxRecord) -> None:
         with self._lock:
             self._sandboxes[record.id] = record
 
@@ -83,18 +83,21 @@ class Backend:
             self._sandboxes.pop(sandbox_id, None)
             self._sandbox_locks.pop(sandbox_id, None)
 
-    def container_record(self, container_id: str) -> tuple[L.ContainerRecord, bool]:
+    def container_record(self, container_id: str) -> tuple[schema.ContainerRecord, bool]:
         """The record and whether the container has a TTY."""
         with self._lock:
             cached = self._containers.get(container_id)
         if cached is not None:
             return cached
-        info = self.inspect(container_id, L.TYPE_CONTAINER, "container")
-        entry = (L.parse_container(info["Id"], info["Config"]["Labels"]), bool(info["Config"].get("Tty")))
+        info = self.inspect(container_id, schema.TYPE_CONTAINER, "container")
+        entry = (
+            schema.parse_container(info["Id"], info["Config"]["Labels"]),
+            bool(info["Config"].get("Tty")),
+        )
         self.remember_container(*entry)
         return entry
 
-    def remember_container(self, record: L.ContainerRecord, tty: bool) -> None:
+    def remember_container(self, record: schema.ContainerRecord, tty: bool) -> None:
         with self._lock:
             self._containers[record.id] = (record, tty)
 

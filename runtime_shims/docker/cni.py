@@ -119,7 +119,7 @@ def _pick_version(doc: dict[str, Any]) -> str:
     if isinstance(versions, list):
         usable = [v for v in versions if v in SUPPORTED_VERSIONS]
         if usable:
-            return max(usable, key=lambda v: tuple(int(x) for x in v.split(".")))
+            return str(max(usable, key=lambda v: tuple(int(x) for x in v.split("."))))
     version = doc.get("cniVersion", "")
     if version not in SUPPORTED_VERSIONS:
         raise CNIError(f"unsupported cniVersion {version!r}")
@@ -178,12 +178,18 @@ class CNIRuntime:
         return final
 
     def _undo_partial_add(
-        self, network: NetworkList, executed: list[dict[str, Any]], attachment: Attachment, prev: dict[str, Any] | None
+        self,
+        network: NetworkList,
+        executed: list[dict[str, Any]],
+        attachment: Attachment,
+        prev: dict[str, Any] | None,
     ) -> None:
         """A failed ADD: DEL every plugin that ran (the failed one too), best effort, so that
         no veth, lease or rule outlives the failure even when a plugin's DEL fails as well."""
         for plugin in reversed(executed):
-            config = self._request_config(network, plugin, attachment, prev if _has_prev_result(network) else None)
+            config = self._request_config(
+                network, plugin, attachment, prev if _has_prev_result(network) else None
+            )
             try:
                 self._exec(plugin["type"], "DEL", config, attachment)
             except CNIError as exc:

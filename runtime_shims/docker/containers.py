@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from docker import errors as docker_errors
 from docker.utils import socket as docker_socket
 
 from pinnace.cri.v1 import api_pb2 as cri
-from runtime_shims.docker import labels as L
+from runtime_shims.docker import labels as schema
 from runtime_shims.docker import translate
 from runtime_shims.docker.backend import Backend
 from runtime_shims.docker.errors import CRIError, from_docker, invalid, not_found
@@ -39,7 +40,7 @@ _STATES = {
 }
 
 
-def state_of(docker_state: str) -> int:
+def state_of(docker_state: str) -> Any:
     return _STATES.get(docker_state, cri.CONTAINER_UNKNOWN)
 
 
@@ -63,7 +64,7 @@ class Containers:
         self, sandbox_id: str, config: cri.ContainerConfig, sandbox_config: cri.PodSandboxConfig
     ) -> str:
         translate.validate_container(config)
-        L.check_user_labels(dict(config.labels), "config.labels")
+        schema.check_user_labels(dict(config.labels), "config.labels")
         if not sandbox_id:
             raise invalid("pod_sandbox_id: Required value")
         sandbox = self.backend.sandbox_record(sandbox_id)
@@ -74,7 +75,7 @@ class Containers:
                 if config.log_path.startswith("/")
                 else str(Path(sandbox.log_directory or "/var/log/pods") / config.log_path)
             )
-        labels = L.container_labels(
+        labels = schema.container_labels(
             config,
             node=self.backend.node,
             sandbox_id=sandbox.id,
@@ -88,7 +89,7 @@ class Containers:
             cgroup_parent=sandbox_config.linux.cgroup_parent,
             labels=labels,
         )
-        name = translate.docker_name(L.container_name(config.metadata, sandbox.metadata))
+        name = translate.docker_name(schema.container_name(config.metadata, sandbox.metadata))
         try:
             container_id = create_with_name(self.backend, body, name, "create container")
         except docker_errors.ImageNotFound as exc:
@@ -107,7 +108,7 @@ class Containers:
                 with contextlib.suppress(docker_errors.DockerException):
                     self.api.remove_container(container_id, force=True)
                 raise CRIError(grpc.StatusCode.INTERNAL, f"create container: log directory: {exc}") from exc
-        self.backend.remember_container(L.parse_container(container_id, labels), config.tty)
+        self.backend.remember_container(schema.parse_container(container_id, labels), config.tty)
         return container_id
 
     def start(self, container_id: str) -> None:
@@ -130,11 +131,11 @@ class Containers:
 
     def resume_logs(self) -> int:
         """After a restart: follow again every container whose output may not be copied yet."""
-        filters = {"label": [f"{L.TYPE}={L.TYPE_CONTAINER}", f"{L.NODE}={self.backend.node}"]}
+        filters = {"label": [f"{schema.TYPE}={schema.TYPE_CONTAINER}", f"{schema.NODE}={self.backend.node}"]}
         resumed = 0
         for c in self.api.containers(all=True, filters=filters):
             labels = c.get("Labels") or {}
-            if c.get("State") == "created" or not labels.get(L.LOG_PATH):
+            if c.get("State") == "created" or not labels.get(schema.LOG_PATH):
                 continue
             try:
                 record, tty = self.backend.container_record(c["Id"])
@@ -192,16 +193,16 @@ class Containers:
 
     def list(self, flt: cri.ContainerFilter | None) -> list[cri.Container]:
         selector = dict(flt.label_selector) if flt is not None else {}
-        label_filters = L.selector_filters(self.backend.node, L.TYPE_CONTAINER, selector)
+        label_filters = schema.selector_filters(self.backend.node, schema.TYPE_CONTAINER, selector)
         sandbox_prefix = flt.pod_sandbox_id if flt is not None else ""
         if len(sandbox_prefix) == 64:
-            label_filters.append(f"{L.SANDBOX_ID}={sandbox_prefix}")
+            label_filters.append(f"{schema.SANDBOX_ID}={sandbox_prefix}")
         filters: dict[str, Any] = {"label": label_filters}
         if flt is not None and flt.id:
             filters["id"] = flt.id
         out = []
         for c in self.api.containers(all=True, filters=filters):
-            record = L.parse_container(c["Id"], c.get("Labels") or {})
+            record = schema.parse_container(c["Id"], c.get("Labels") or {})
             state = state_of(c.get("State", ""))
             if flt is not None and flt.HasField("state") and flt.state.state != state:
                 continue
@@ -226,8 +227,8 @@ class Containers:
         return out
 
     def status(self, container_id: str, verbose: bool) -> cri.ContainerStatusResponse:
-        info = self.backend.inspect(container_id, L.TYPE_CONTAINER, "container")
-        record = L.parse_container(info["Id"], info["Config"]["Labels"])
+        info = self.backend.inspect(container_id, schema.TYPE_CONTAINER, "container")
+        record = schema.parse_container(info["Id"], info["Config"]["Labels"])
         state = info["State"]
         cri_state = state_of(state.get("Status", ""))
         finished_at = timestamp_ns(state.get("FinishedAt", "")) if cri_state == cri.CONTAINER_EXITED else 0
@@ -293,10 +294,10 @@ class Containers:
             raise from_docker(exc, f"update container {container_id}") from exc
 
     def reopen_log(self, container_id: str) -> None:
-        info = self.backend.inspect(container_id, L.TYPE_CONTAINER, "container")
+        info = self.backend.inspect(container_id, schema.TYPE_CONTAINER, "container")
         if not info["State"].get("Running"):
             raise CRIError(grpc.StatusCode.FAILED_PRECONDITION, f"container {container_id!r} is not running")
-        record = L.parse_container(info["Id"], info["Config"]["Labels"])
+        record = schema.parse_container(info["Id"], info["Config"]["Labels"])
         if not record.log_path:
             return
         with self._lock:
@@ -308,12 +309,12 @@ class Containers:
 
     # ---------------------------------------------------------------- ExecSync
 
-    def exec_sync(self, container_id: str, cmd: list[str], timeout: int) -> cri.ExecSyncResponse:
+    def exec_sync(self, container_id: str, cmd: Sequence[str], timeout: int) -> cri.ExecSyncResponse:
         if not cmd:
             raise invalid("cmd: Required value")
         record, _ = self.backend.container_record(container_id)
         try:
-            exec_id = self.api.exec_create(record.id, cmd, stdout=True, stderr=True)["Id"]
+            exec_id = self.api.exec_create(record.id, list(cmd), stdout=True, stderr=True)["Id"]
             raw = self.api.exec_start(exec_id, socket=True)
         except docker_errors.DockerException as exc:
             raise from_docker(exc, f"exec in container {container_id}") from exc
@@ -350,7 +351,7 @@ class Containers:
                     sock.settimeout(remaining)
                 try:
                     chunk = sock.recv(size - len(data))
-                except (TimeoutError, socket.timeout) as exc:
+                except TimeoutError as exc:
                     raise TimeoutError from exc
                 if not chunk:
                     return None

@@ -168,9 +168,9 @@ class SandboxRecord:
 
     def namespace_option(self) -> cri.NamespaceOption:
         return cri.NamespaceOption(
-            network=cri.NamespaceMode.Value(self.namespaces.get("network", "POD")),
-            pid=cri.NamespaceMode.Value(self.namespaces.get("pid", "CONTAINER")),
-            ipc=cri.NamespaceMode.Value(self.namespaces.get("ipc", "POD")),
+            network=self.namespaces.get("network", "POD"),
+            pid=self.namespaces.get("pid", "CONTAINER"),
+            ipc=self.namespaces.get("ipc", "POD"),
         )
 
 
@@ -218,7 +218,7 @@ class ContainerRecord:
                 host_path=m.get("host_path", ""),
                 readonly=bool(m.get("readonly")),
                 selinux_relabel=bool(m.get("selinux_relabel")),
-                propagation=cri.MountPropagation.Value(m.get("propagation", "PROPAGATION_PRIVATE")),
+                propagation=str(m.get("propagation", "PROPAGATION_PRIVATE")),
             )
             for m in self.mounts
         ]

@@ -33,21 +33,21 @@ def serve_metrics(address: str) -> int:
     return int(server.server_address[1])
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Times every unary call; the code is OK, or the status the handler aborted with."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Any:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
         inner = handler.unary_unary
 
-        async def timed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def timed(request: Any, context: Any) -> Any:
             started = time.perf_counter()
             code = "OK"
             try:

@@ -18,7 +18,7 @@ import grpc
 from docker import errors as docker_errors
 
 from pinnace.cri.v1 import api_pb2 as cri
-from runtime_shims.docker import labels as L
+from runtime_shims.docker import labels as schema
 from runtime_shims.docker import translate
 from runtime_shims.docker.backend import Backend
 from runtime_shims.docker.cni import Attachment, CNIError, pod_ips, port_mapping_capability
@@ -43,7 +43,7 @@ def create_with_name(backend: Backend, body: dict[str, Any], name: str, what: st
     raise CRIError(grpc.StatusCode.ALREADY_EXISTS, f"{what}: name {name!r} is in use")
 
 
-def _attachment(record: L.SandboxRecord, netns: str) -> Attachment:
+def _attachment(record: schema.SandboxRecord, netns: str) -> Attachment:
     md = record.metadata
     capabilities: dict[str, Any] = {}
     ports = port_mapping_capability(record.port_mappings)
@@ -68,22 +68,22 @@ class Sandboxes:
 
     def run(self, config: cri.PodSandboxConfig, runtime_handler: str) -> str:
         translate.validate_sandbox(config)
-        L.check_user_labels(dict(config.labels), "config.labels")
+        schema.check_user_labels(dict(config.labels), "config.labels")
         if runtime_handler not in ("", "docker", "runc"):
             raise CRIError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"runtime_handler {runtime_handler!r} is not supported"
             )
         created_at = time.time_ns()
-        labels = L.sandbox_labels(
+        labels = schema.sandbox_labels(
             config, node=self.backend.node, created_at=created_at, runtime_handler=runtime_handler
         )
         body = translate.sandbox_create_body(config, self.backend.config.pause_image, labels)
-        name = translate.docker_name(L.sandbox_container_name(config.metadata))
+        name = translate.docker_name(schema.sandbox_container_name(config.metadata))
         made_log_dir = self._make_log_dir(config.log_directory)
         sandbox_id = ""
         try:
             sandbox_id = self._create(body, name)
-            record = L.parse_sandbox(sandbox_id, labels)
+            record = schema.parse_sandbox(sandbox_id, labels)
             self.api.start(sandbox_id)
             if not record.host_network:
                 pid = int(self.api.inspect_container(sandbox_id)["State"]["Pid"])
@@ -116,7 +116,7 @@ class Sandboxes:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _network_up(self, record: L.SandboxRecord, netns: str) -> None:
+    def _network_up(self, record: schema.SandboxRecord, netns: str) -> None:
         attachment = _attachment(record, netns)
         with self.backend.sandbox_lock(record.id):
             started = time.perf_counter()
@@ -142,18 +142,18 @@ class Sandboxes:
     # ---------------------------------------------------------------- Stop / Remove
 
     def containers_of(self, sandbox_id: str) -> list[dict[str, Any]]:
-        filters = {"label": [f"{L.SANDBOX_ID}={sandbox_id}", f"{L.NODE}={self.backend.node}"]}
+        filters = {"label": [f"{schema.SANDBOX_ID}={sandbox_id}", f"{schema.NODE}={self.backend.node}"]}
         return list(self.api.containers(all=True, filters=filters))
 
     def stop(self, sandbox_id: str) -> None:
         try:
-            info = self.backend.inspect(sandbox_id, L.TYPE_SANDBOX, "pod sandbox")
+            info = self.backend.inspect(sandbox_id, schema.TYPE_SANDBOX, "pod sandbox")
         except CRIError as exc:
             if exc.code == grpc.StatusCode.NOT_FOUND:
                 return
             raise
         full_id = info["Id"]
-        record = L.parse_sandbox(full_id, info["Config"]["Labels"])
+        record = schema.parse_sandbox(full_id, info["Config"]["Labels"])
         for container in self.containers_of(full_id):
             if container.get("State") in ("running", "restarting", "paused"):
                 with contextlib.suppress(docker_errors.NotFound):
@@ -164,7 +164,7 @@ class Sandboxes:
             with contextlib.suppress(docker_errors.NotFound):
                 self.api.stop(full_id, timeout=self.backend.config.stop_sandbox_grace_seconds)
 
-    def _network_down(self, record: L.SandboxRecord, state: dict[str, Any]) -> None:
+    def _network_down(self, record: schema.SandboxRecord, state: dict[str, Any]) -> None:
         running = bool(state.get("Running")) and int(state.get("Pid") or 0) > 0
         cni = self.backend.cni
         if not running and cni.cached_result(record.id) is None:
@@ -184,7 +184,7 @@ class Sandboxes:
 
     def remove(self, sandbox_id: str, on_container_removed: Any = None) -> None:
         try:
-            info = self.backend.inspect(sandbox_id, L.TYPE_SANDBOX, "pod sandbox")
+            info = self.backend.inspect(sandbox_id, schema.TYPE_SANDBOX, "pod sandbox")
         except CRIError as exc:
             if exc.code == grpc.StatusCode.NOT_FOUND:
                 return
@@ -204,8 +204,8 @@ class Sandboxes:
     # ---------------------------------------------------------------- Status / List
 
     def status(self, sandbox_id: str, verbose: bool) -> cri.PodSandboxStatusResponse:
-        info = self.backend.inspect(sandbox_id, L.TYPE_SANDBOX, "pod sandbox")
-        record = L.parse_sandbox(info["Id"], info["Config"]["Labels"])
+        info = self.backend.inspect(sandbox_id, schema.TYPE_SANDBOX, "pod sandbox")
+        record = schema.parse_sandbox(info["Id"], info["Config"]["Labels"])
         state = info["State"]
         ready = bool(state.get("Running"))
         network = cri.PodSandboxNetworkStatus()
@@ -256,12 +256,14 @@ class Sandboxes:
 
     def list(self, flt: cri.PodSandboxFilter | None) -> list[cri.PodSandbox]:
         selector = dict(flt.label_selector) if flt is not None else {}
-        filters: dict[str, Any] = {"label": L.selector_filters(self.backend.node, L.TYPE_SANDBOX, selector)}
+        filters: dict[str, Any] = {
+            "label": schema.selector_filters(self.backend.node, schema.TYPE_SANDBOX, selector)
+        }
         if flt is not None and flt.id:
             filters["id"] = flt.id
         items = []
         for c in self.api.containers(all=True, filters=filters):
-            record = L.parse_sandbox(c["Id"], c.get("Labels") or {})
+            record = schema.parse_sandbox(c["Id"], c.get("Labels") or {})
             state = cri.SANDBOX_READY if c.get("State") == "running" else cri.SANDBOX_NOTREADY
             if flt is not None and flt.HasField("state") and flt.state.state != state:
                 continue
@@ -280,8 +282,8 @@ class Sandboxes:
             )
         return items
 
-    def require_ready_pid(self, sandbox_id: str) -> tuple[L.SandboxRecord, int]:
-        info = self.backend.inspect(sandbox_id, L.TYPE_SANDBOX, "pod sandbox")
+    def require_ready_pid(self, sandbox_id: str) -> tuple[schema.SandboxRecord, int]:
+        info = self.backend.inspect(sandbox_id, schema.TYPE_SANDBOX, "pod sandbox")
         if not info["State"].get("Running"):
             raise CRIError(grpc.StatusCode.FAILED_PRECONDITION, f"pod sandbox {sandbox_id!r} is not ready")
-        return L.parse_sandbox(info["Id"], info["Config"]["Labels"]), int(info["State"]["Pid"])
+        return schema.parse_sandbox(info["Id"], info["Config"]["Labels"]), int(info["State"]["Pid"])

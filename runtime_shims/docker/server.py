@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 import grpc
 from docker import errors as docker_errors
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
 from pinnace.cri.v1 import api_pb2 as cri
@@ -67,7 +66,7 @@ def handles_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     """Turn CRIError and Docker errors into the gRPC status of the call."""
 
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapper(self: Any, request: Any, context: Any) -> Any:
         try:
             return await method(self, request, context)
         except CRIError as exc:
@@ -369,7 +368,7 @@ async def serve(config: ShimConfig, stop: asyncio.Event | None = None) -> None:
     streaming_url = await shim.streaming.start()
     metrics_port = serve_metrics(config.metrics_address) if config.metrics_address else 0
     await server.start()
-    os.chmod(config.socket_path, 0o660)
+    config.socket_path.chmod(0o660)
     for name in (*SERVICE_NAMES, ""):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from typing import Any
 from docker import errors as docker_errors
 
 from pinnace.cri.v1 import api_pb2 as cri
-from runtime_shims.docker import labels as L
+from runtime_shims.docker import labels as schema
 from runtime_shims.docker.backend import Backend
 from runtime_shims.docker.errors import from_docker
 
@@ -105,7 +105,7 @@ class Stats:
         record, _ = self.backend.container_record(container_id)
         return self._container_stats(record)
 
-    def _container_stats(self, record: L.ContainerRecord) -> cri.ContainerStats:
+    def _container_stats(self, record: schema.ContainerRecord) -> cri.ContainerStats:
         now = time.time_ns()
         try:
             raw = self._raw(record.id) or {}
@@ -123,28 +123,31 @@ class Stats:
 
     def list_containers(self, flt: cri.ContainerStatsFilter | None) -> list[cri.ContainerStats]:
         selector = dict(flt.label_selector) if flt is not None else {}
-        filters: dict[str, Any] = {"label": L.selector_filters(self.backend.node, L.TYPE_CONTAINER, selector)}
+        filters: dict[str, Any] = {
+            "label": schema.selector_filters(self.backend.node, schema.TYPE_CONTAINER, selector)
+        }
         if flt is not None and flt.pod_sandbox_id:
-            filters["label"].append(f"{L.SANDBOX_ID}={flt.pod_sandbox_id}")
+            filters["label"].append(f"{schema.SANDBOX_ID}={flt.pod_sandbox_id}")
         if flt is not None and flt.id:
             filters["id"] = flt.id
         records = [
-            L.parse_container(c["Id"], c.get("Labels") or {})
+            schema.parse_container(c["Id"], c.get("Labels") or {})
             for c in self.api.containers(filters=filters)
             if flt is None or not flt.id or c["Id"].startswith(flt.id)
         ]
         return list(self._pool.map(self._container_stats, records))
 
     def pod(self, sandbox_id: str) -> cri.PodSandboxStats:
-        info = self.backend.inspect(sandbox_id, L.TYPE_SANDBOX, "pod sandbox")
-        record = L.parse_sandbox(info["Id"], info["Config"]["Labels"])
+        info = self.backend.inspect(sandbox_id, schema.TYPE_SANDBOX, "pod sandbox")
+        record = schema.parse_sandbox(info["Id"], info["Config"]["Labels"])
         return self._pod_stats(record, int(info["State"].get("Pid") or 0))
 
-    def _pod_stats(self, record: L.SandboxRecord, pid: int) -> cri.PodSandboxStats:
+    def _pod_stats(self, record: schema.SandboxRecord, pid: int) -> cri.PodSandboxStats:
         now = time.time_ns()
-        filters = {"label": [f"{L.SANDBOX_ID}={record.id}", f"{L.NODE}={self.backend.node}"]}
+        filters = {"label": [f"{schema.SANDBOX_ID}={record.id}", f"{schema.NODE}={self.backend.node}"]}
         members = [
-            L.parse_container(c["Id"], c.get("Labels") or {}) for c in self.api.containers(filters=filters)
+            schema.parse_container(c["Id"], c.get("Labels") or {})
+            for c in self.api.containers(filters=filters)
         ]
         containers = list(self._pool.map(self._container_stats, members))
         pause = self._raw(record.id) or {}
@@ -175,7 +178,9 @@ class Stats:
 
     def list_pods(self, flt: cri.PodSandboxStatsFilter | None) -> list[cri.PodSandboxStats]:
         selector = dict(flt.label_selector) if flt is not None else {}
-        filters: dict[str, Any] = {"label": L.selector_filters(self.backend.node, L.TYPE_SANDBOX, selector)}
+        filters: dict[str, Any] = {
+            "label": schema.selector_filters(self.backend.node, schema.TYPE_SANDBOX, selector)
+        }
         out = []
         for c in self.api.containers(filters=filters):
             if flt is not None and flt.id and not c["Id"].startswith(flt.id):

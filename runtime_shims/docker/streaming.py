@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from docker import errors as docker_errors
 
-from runtime_shims.docker import labels as L
+from runtime_shims.docker import labels as schema
 from runtime_shims.docker.backend import Backend
 from runtime_shims.docker.netns import connect_in_netns
 from services.machinery.logs import get_logger
@@ -242,13 +242,17 @@ class StreamingServer:
         port = int((query.get("port") or ["0"])[0])
         if not 0 < port <= 65535 or (session.ports and port not in session.ports):
             raise ValueError(f"port {port} was not requested for this port-forward session")
-        info = await self.run_blocking(self.backend.inspect, session.target, L.TYPE_SANDBOX, "pod sandbox")
+        info = await self.run_blocking(
+            self.backend.inspect, session.target, schema.TYPE_SANDBOX, "pod sandbox"
+        )
         pid = int(info["State"].get("Pid") or 0)
         if pid <= 0:
             raise ValueError("the pod sandbox is not running")
         labels = info["Config"]["Labels"]
         netns = (
-            "/proc/self/ns/net" if L.parse_sandbox(info["Id"], labels).host_network else f"/proc/{pid}/ns/net"
+            "/proc/self/ns/net"
+            if schema.parse_sandbox(info["Id"], labels).host_network
+            else f"/proc/{pid}/ns/net"
         )
         sock = await self.run_blocking(connect_in_netns, netns, "127.0.0.1", port)
         sock.setblocking(False)
@@ -278,9 +282,10 @@ async def open_stream(
     else:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    writer.write(
-        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: Upgrade\r\nUpgrade: {PROTOCOL}\r\n\r\n".encode()
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: Upgrade\r\nUpgrade: {PROTOCOL}\r\n\r\n"
     )
+    writer.write(request.encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 101"):

@@ -108,9 +108,9 @@ def validate_resources(res: cri.LinuxContainerResources, path: str) -> None:
         raise invalid(
             f"{path}.memory_limit_in_bytes: {res.memory_limit_in_bytes} is below the minimum of 6 MiB"
         )
-    if res.memory_swap_limit_in_bytes and res.memory_swap_limit_in_bytes != -1:
-        if res.memory_swap_limit_in_bytes < res.memory_limit_in_bytes:
-            raise invalid(f"{path}.memory_swap_limit_in_bytes: must not be below memory_limit_in_bytes")
+    swap = res.memory_swap_limit_in_bytes
+    if swap and swap != -1 and swap < res.memory_limit_in_bytes:
+        raise invalid(f"{path}.memory_swap_limit_in_bytes: must not be below memory_limit_in_bytes")
     if not -1000 <= res.oom_score_adj <= 1000:
         raise invalid(f"{path}.oom_score_adj: {res.oom_score_adj} is outside [-1000, 1000]")
     for name, value in (("cpuset_cpus", res.cpuset_cpus), ("cpuset_mems", res.cpuset_mems)):

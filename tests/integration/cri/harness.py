@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from pinnace.cri.v1 import api_pb2 as cri
 from pinnace.cri.v1 import api_pb2_grpc as cri_grpc
 
@@ -89,7 +90,9 @@ class Lab:
         (self.conf_dir / "10-pcri.conflist").write_text(json.dumps(doc))
 
     def start(self, *extra: str) -> None:
-        env = dict(os.environ, PINNACE_LOG_FORMAT="json", PYTHONPATH=f"{REPO}:{REPO / 'protos'}:{REPO / 'cmd'}")
+        env = dict(
+            os.environ, PINNACE_LOG_FORMAT="json", PYTHONPATH=f"{REPO}:{REPO / 'protos'}:{REPO / 'cmd'}"
+        )
         command = [
             "ip", "netns", "exec", self.netns,
             sys.executable, "-m", "pinnace_cmd.cri_docker",
@@ -168,7 +171,9 @@ class Lab:
         leases = self.ipam_dir / self.network
         if leases.is_dir():
             found += [
-                f"ip lease {p.name}" for p in leases.iterdir() if p.name != "lock" and not p.name.startswith("last_")
+                f"ip lease {p.name}"
+                for p in leases.iterdir()
+                if p.name != "lock" and not p.name.startswith("last_")
             ]
         results = self.cache_dir / "results"
         if results.is_dir():
@@ -182,7 +187,7 @@ class Lab:
 def pod_config(lab: Lab, name: str, **kwargs: Any) -> cri.PodSandboxConfig:
     uid = secrets.token_hex(8)
     namespace = kwargs.pop("namespace", "pcri-test")
-    config = cri.PodSandboxConfig(
+    return cri.PodSandboxConfig(
         metadata=cri.PodSandboxMetadata(name=name, uid=uid, namespace=namespace, attempt=0),
         hostname=name,
         log_directory=str(lab.log_root / f"{namespace}_{name}_{uid}"),
@@ -190,10 +195,11 @@ def pod_config(lab: Lab, name: str, **kwargs: Any) -> cri.PodSandboxConfig:
         annotations={"pcri/annotation": "value with spaces = and :"},
         **kwargs,
     )
-    return config
 
 
-def container_config(name: str, *args: str, image: str = "pinnace/busybox:1.0", **kwargs: Any) -> cri.ContainerConfig:
+def container_config(
+    name: str, *args: str, image: str = "pinnace/busybox:1.0", **kwargs: Any
+) -> cri.ContainerConfig:
     return cri.ContainerConfig(
         metadata=cri.ContainerMetadata(name=name, attempt=0),
         image=cri.ImageSpec(image=image),
@@ -223,7 +229,7 @@ def start_container(lab: Lab, sandbox_id: str, pod: cri.PodSandboxConfig, config
         cri.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=config, sandbox_config=pod), timeout=60
     ).container_id
     lab.runtime.StartContainer(cri.StartContainerRequest(container_id=container_id), timeout=60)
-    return container_id
+    return str(container_id)
 
 
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
@@ -236,4 +242,7 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> An
 
 
 def exec_sync(lab: Lab, container_id: str, *cmd: str, timeout: int = 10) -> cri.ExecSyncResponse:
-    return lab.runtime.ExecSync(cri.ExecSyncRequest(container_id=container_id, cmd=list(cmd), timeout=timeout), timeout=timeout + 10)
+    response: cri.ExecSyncResponse = lab.runtime.ExecSync(
+        cri.ExecSyncRequest(container_id=container_id, cmd=list(cmd), timeout=timeout), timeout=timeout + 10
+    )
+    return response

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from pinnace.cri.v1 import api_pb2 as cri
 
+from pinnace.cri.v1 import api_pb2 as cri
 from tests.integration.cri.harness import (
     Lab,
     container_config,
@@ -24,7 +24,10 @@ pytestmark = pytest.mark.integration
 
 
 def status_of(lab: Lab, container_id: str) -> cri.ContainerStatus:
-    return lab.runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=container_id)).status
+    status: cri.ContainerStatus = lab.runtime.ContainerStatus(
+        cri.ContainerStatusRequest(container_id=container_id)
+    ).status
+    return status
 
 
 def test_container_lifecycle(clean_lab: Lab) -> None:
@@ -73,7 +76,9 @@ def test_container_lifecycle(clean_lab: Lab) -> None:
 def test_stop_grace_then_sigkill(clean_lab: Lab) -> None:
     with running_pod(clean_lab, "grace") as (sandbox_id, pod):
         script = "trap 'echo term' TERM; while true; do sleep 0.1; done"
-        container_id = start_container(clean_lab, sandbox_id, pod, container_config("stubborn", "sh", "-c", script))
+        container_id = start_container(
+            clean_lab, sandbox_id, pod, container_config("stubborn", "sh", "-c", script)
+        )
         time.sleep(0.3)
         started = time.monotonic()
         clean_lab.runtime.StopContainer(cri.StopContainerRequest(container_id=container_id, timeout=2))
@@ -88,7 +93,9 @@ def test_completed_and_error_reasons(clean_lab: Lab) -> None:
         ok = start_container(clean_lab, sandbox_id, pod, container_config("ok", "true"))
         bad = start_container(clean_lab, sandbox_id, pod, container_config("bad", "sh", "-c", "exit 3"))
         for container_id, code, reason in ((ok, 0, "Completed"), (bad, 3, "Error")):
-            status = wait_for(lambda c=container_id: (s := status_of(clean_lab, c)).state == cri.CONTAINER_EXITED and s)
+            status = wait_for(
+                lambda c=container_id: (s := status_of(clean_lab, c)).state == cri.CONTAINER_EXITED and s
+            )
             assert status, "container did not exit"
             assert (status.exit_code, status.reason) == (code, reason)
 
@@ -98,7 +105,9 @@ def test_oom_killed_reason(clean_lab: Lab) -> None:
         config = container_config("hog", "sh", "-c", "x=$(head -c 64000000 /dev/zero | tr '\\0' a); sleep 5")
         config.linux.resources.memory_limit_in_bytes = 16 * 1024 * 1024
         container_id = start_container(clean_lab, sandbox_id, pod, config)
-        status = wait_for(lambda: (s := status_of(clean_lab, container_id)).state == cri.CONTAINER_EXITED and s, 20)
+        status = wait_for(
+            lambda: (s := status_of(clean_lab, container_id)).state == cri.CONTAINER_EXITED and s, 20
+        )
         assert status and status.reason == "OOMKilled"
 
 
@@ -107,7 +116,9 @@ def test_list_containers_filters(clean_lab: Lab) -> None:
     with running_pod(clean_lab, "lc1") as (s1, p1), running_pod(clean_lab, "lc2") as (s2, p2):
         a = start_container(clean_lab, s1, p1, container_config("a", "sleep", "300"))
         b = rt.CreateContainer(
-            cri.CreateContainerRequest(pod_sandbox_id=s2, config=container_config("b", "sleep", "300"), sandbox_config=p2)
+            cri.CreateContainerRequest(
+                pod_sandbox_id=s2, config=container_config("b", "sleep", "300"), sandbox_config=p2
+            )
         ).container_id
 
         def ids(flt: cri.ContainerFilter | None = None) -> set[str]:
@@ -152,7 +163,9 @@ def _check_mounts(clean_lab: Lab, host_dir: Path) -> None:
             mounts=[
                 cri.Mount(container_path="/ro", host_path=str(host_dir), readonly=True),
                 cri.Mount(
-                    container_path="/rw", host_path=str(host_dir), propagation=cri.PROPAGATION_HOST_TO_CONTAINER
+                    container_path="/rw",
+                    host_path=str(host_dir),
+                    propagation=cri.PROPAGATION_HOST_TO_CONTAINER,
                 ),
             ],
         )
@@ -177,7 +190,9 @@ def test_two_containers_share_localhost_and_ipc(clean_lab: Lab) -> None:
             clean_lab,
             sandbox_id,
             pod,
-            container_config("server", "serve", "8080", envs=[cri.KeyValue(key="MESSAGE", value=b"same-pod")]),
+            container_config(
+                "server", "serve", "8080", envs=[cri.KeyValue(key="MESSAGE", value=b"same-pod")]
+            ),
         )
         client = start_container(clean_lab, sandbox_id, pod, container_config("client", "sleep", "300"))
         fetched = wait_for(
@@ -186,6 +201,7 @@ def test_two_containers_share_localhost_and_ipc(clean_lab: Lab) -> None:
         assert b"shared same-pod" in fetched
         assert exec_sync(clean_lab, server, "sh", "-c", "echo shm-data > /dev/shm/pcri").exit_code == 0
         assert exec_sync(clean_lab, client, "cat", "/dev/shm/pcri").stdout == b"shm-data\n"
+
         def ns(container_id: str, kind: str) -> str:
             return exec_sync(clean_lab, container_id, "readlink", f"/proc/self/ns/{kind}").stdout.decode()
 

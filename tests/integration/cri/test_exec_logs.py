@@ -11,11 +11,18 @@ from pathlib import Path
 
 import grpc
 import pytest
-from pinnace.cri.v1 import api_pb2 as cri
 
+from pinnace.cri.v1 import api_pb2 as cri
 from runtime_shims.docker.netns import connect_in_netns
 from runtime_shims.docker.streaming import STATUS, STDIN, encode_frame, open_stream, read_frame
-from tests.integration.cri.harness import Lab, container_config, exec_sync, running_pod, start_container, wait_for
+from tests.integration.cri.harness import (
+    Lab,
+    container_config,
+    exec_sync,
+    running_pod,
+    start_container,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +69,7 @@ def test_logs_in_cri_format_and_reopen(clean_lab: Lab) -> None:
 
 async def _exec_stream(lab: Lab, url: str, stdin: bytes | None) -> tuple[bytes, dict[str, int]]:
     netns = f"/var/run/netns/{lab.netns}"
-    host, port = url.split("//")[1].split("/")[0].split(":")
+    host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
     sock = connect_in_netns(netns, host, int(port))
     reader, writer = await open_stream(url, sock=sock)
     if stdin is not None:
@@ -84,7 +91,9 @@ def test_streaming_exec_with_stdin(clean_lab: Lab) -> None:
     with running_pod(clean_lab, "sexec") as (sandbox_id, pod):
         app = start_container(clean_lab, sandbox_id, pod, container_config("app", "sleep", "300"))
         url = clean_lab.runtime.Exec(
-            cri.ExecRequest(container_id=app, cmd=["sh", "-c", "tr a-z A-Z; exit 4"], stdin=True, stdout=True, stderr=True)
+            cri.ExecRequest(
+                container_id=app, cmd=["sh", "-c", "tr a-z A-Z; exit 4"], stdin=True, stdout=True, stderr=True
+            )
         ).url
         assert url.startswith("http://127.0.0.1:")
         output, status = asyncio.run(_exec_stream(clean_lab, url, b"shout\n"))
@@ -98,7 +107,9 @@ def test_streaming_attach(clean_lab: Lab) -> None:
     with running_pod(clean_lab, "sattach") as (sandbox_id, pod):
         config = container_config("app", "sh", "-c", "read line; echo got:$line", stdin=True, stdin_once=True)
         app = start_container(clean_lab, sandbox_id, pod, config)
-        url = clean_lab.runtime.Attach(cri.AttachRequest(container_id=app, stdin=True, stdout=True, stderr=True)).url
+        url = clean_lab.runtime.Attach(
+            cri.AttachRequest(container_id=app, stdin=True, stdout=True, stderr=True)
+        ).url
         output, status = asyncio.run(_exec_stream(clean_lab, url, b"hello\n"))
         assert b"got:hello" in output
         assert status == {"exit_code": 0}
@@ -112,12 +123,16 @@ def test_port_forward(clean_lab: Lab) -> None:
             pod,
             container_config("web", "serve", "8080", envs=[cri.KeyValue(key="MESSAGE", value=b"forwarded")]),
         )
-        url = clean_lab.runtime.PortForward(cri.PortForwardRequest(pod_sandbox_id=sandbox_id, port=[8080])).url
+        url = clean_lab.runtime.PortForward(
+            cri.PortForwardRequest(pod_sandbox_id=sandbox_id, port=[8080])
+        ).url
 
         async def fetch() -> bytes:
             netns = f"/var/run/netns/{clean_lab.netns}"
             host, port = url.split("//")[1].split("/")[0].split(":")
-            reader, writer = await open_stream(url + "?port=8080", sock=connect_in_netns(netns, host, int(port)))
+            reader, writer = await open_stream(
+                url + "?port=8080", sock=connect_in_netns(netns, host, int(port))
+            )
             writer.write(b"GET / HTTP/1.0\r\n\r\n")
             await writer.drain()
             data = await asyncio.wait_for(reader.read(), 10)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from pinnace.cri.v1 import api_pb2 as cri
 
+from pinnace.cri.v1 import api_pb2 as cri
 from tests.integration.cri.harness import Lab, container_config, exec_sync, running_pod, start_container
 
 pytestmark = pytest.mark.integration
@@ -66,14 +66,23 @@ def test_privileged(clean_lab: Lab) -> None:
 def test_container_and_pod_stats(clean_lab: Lab) -> None:
     rt = clean_lab.runtime
     with running_pod(clean_lab, "stats") as (sandbox_id, pod):
-        app = start_container(clean_lab, sandbox_id, pod, container_config("app", "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 300"))
+        app = start_container(
+            clean_lab,
+            sandbox_id,
+            pod,
+            container_config(
+                "app", "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 300"
+            ),
+        )
         stats = rt.ContainerStats(cri.ContainerStatsRequest(container_id=app)).stats
         assert stats.attributes.id == app
         assert stats.attributes.metadata.name == "app"
         assert stats.cpu.usage_core_nano_seconds.value > 0
         assert stats.memory.working_set_bytes.value > 0
         assert stats.cpu.timestamp > 0
-        listed = rt.ListContainerStats(cri.ListContainerStatsRequest(filter=cri.ContainerStatsFilter(pod_sandbox_id=sandbox_id))).stats
+        listed = rt.ListContainerStats(
+            cri.ListContainerStatsRequest(filter=cri.ContainerStatsFilter(pod_sandbox_id=sandbox_id))
+        ).stats
         assert [s.attributes.id for s in listed] == [app]
         pod_stats = rt.PodSandboxStats(cri.PodSandboxStatsRequest(pod_sandbox_id=sandbox_id)).stats
         assert pod_stats.attributes.id == sandbox_id

@@ -4,8 +4,8 @@ PullImage from a local Debian docker-registry on loopback, ImageStatus, RemoveIm
 
 from __future__ import annotations
 
+import contextlib
 import io
-import os
 import secrets
 import signal
 import socket
@@ -17,9 +17,16 @@ from pathlib import Path
 
 import grpc
 import pytest
-from pinnace.cri.v1 import api_pb2 as cri
 
-from tests.integration.cri.harness import Lab, container_config, exec_sync, running_pod, start_container, wait_for
+from pinnace.cri.v1 import api_pb2 as cri
+from tests.integration.cri.harness import (
+    Lab,
+    container_config,
+    exec_sync,
+    running_pod,
+    start_container,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +36,15 @@ def test_shim_restart_in_the_middle(clean_lab: Lab) -> None:
         script = "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done"
         app = start_container(clean_lab, sandbox_id, pod, container_config("app", "sh", "-c", script))
         created = clean_lab.runtime.CreateContainer(
-            cri.CreateContainerRequest(pod_sandbox_id=sandbox_id, config=container_config("later", "sleep", "300"), sandbox_config=pod)
+            cri.CreateContainerRequest(
+                pod_sandbox_id=sandbox_id,
+                config=container_config("later", "sleep", "300"),
+                sandbox_config=pod,
+            )
         ).container_id
-        ip = clean_lab.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status.network.ip
+        ip = clean_lab.runtime.PodSandboxStatus(
+            cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)
+        ).status.network.ip
         log_path = Path(pod.log_directory) / "app" / "0.log"
         assert wait_for(lambda: log_path.exists() and b"line3" in log_path.read_bytes())
 
@@ -66,7 +79,9 @@ def registry(tmp_path: Path) -> Iterator[str]:
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
         f"{tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
     )
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         assert wait_for(lambda: _answers(port), 15), "docker-registry did not start"
         yield f"127.0.0.1:{port}"
@@ -109,7 +124,9 @@ def test_pull_status_remove_from_local_registry(clean_lab: Lab, registry: str) -
             assert "error" not in event, event
         docker.api.remove_image(reference)
         images = clean_lab.images
-        assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=reference))).HasField("image")
+        assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=reference))).HasField(
+            "image"
+        )
 
         image_ref = images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=reference))).image_ref
         assert image_ref.startswith("sha256:")
@@ -117,28 +134,34 @@ def test_pull_status_remove_from_local_registry(clean_lab: Lab, registry: str) -
         assert status.id == image_ref
         assert reference in status.repo_tags
         assert any(d.startswith(f"{repository}@sha256:") for d in status.repo_digests)
-        listed = images.ListImages(cri.ListImagesRequest(filter=cri.ImageFilter(image=cri.ImageSpec(image=reference))))
+        listed = images.ListImages(
+            cri.ListImagesRequest(filter=cri.ImageFilter(image=cri.ImageSpec(image=reference)))
+        )
         assert [i.id for i in listed.images] == [image_ref]
         assert image_ref in {i.id for i in images.ListImages(cri.ListImagesRequest()).images}
 
         images.RemoveImage(cri.RemoveImageRequest(image=cri.ImageSpec(image=reference)))
         images.RemoveImage(cri.RemoveImageRequest(image=cri.ImageSpec(image=reference)))
-        assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=reference))).HasField("image")
+        assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=reference))).HasField(
+            "image"
+        )
 
         with pytest.raises(grpc.RpcError) as info:
-            images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=f"{registry}/pcri-test/absent:1")))
+            images.PullImage(
+                cri.PullImageRequest(image=cri.ImageSpec(image=f"{registry}/pcri-test/absent:1"))
+            )
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
-        try:
+        with contextlib.suppress(Exception):
             docker.api.remove_image(reference, force=True)
-        except Exception:
-            pass
 
 
 def test_image_fs_info_and_pinned_pause(clean_lab: Lab) -> None:
     info = clean_lab.images.ImageFsInfo(cri.ImageFsInfoRequest())
     assert info.image_filesystems[0].fs_id.mountpoint
     assert info.image_filesystems[0].used_bytes.value > 0
-    status = clean_lab.images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image="pinnace/pause:1.0")))
+    status = clean_lab.images.ImageStatus(
+        cri.ImageStatusRequest(image=cri.ImageSpec(image="pinnace/pause:1.0"))
+    )
     assert status.image.pinned
     assert "pinnace/pause:1.0" in status.image.repo_tags

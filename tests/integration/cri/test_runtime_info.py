@@ -8,8 +8,8 @@ import shutil
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pinnace.cri.v1 import api_pb2 as cri
 
+from pinnace.cri.v1 import api_pb2 as cri
 from tests.integration.cri.harness import Lab
 
 pytestmark = pytest.mark.integration

@@ -3,14 +3,14 @@ hostPort through the reference portmap plugin, idempotent stop/remove."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
+from pathlib import Path
 
 import grpc
 import pytest
-from pinnace.cri.v1 import api_pb2 as cri
 
+from pinnace.cri.v1 import api_pb2 as cri
 from tests.integration.cri.harness import (
     Lab,
     container_config,
@@ -74,7 +74,10 @@ def test_list_filters(clean_lab: Lab) -> None:
         assert ids(cri.PodSandboxFilter(state=cri.PodSandboxStateValue(state=cri.SANDBOX_READY))) == {a}
         assert ids(cri.PodSandboxFilter(state=cri.PodSandboxStateValue(state=cri.SANDBOX_NOTREADY))) == {b}
         assert ids(cri.PodSandboxFilter(label_selector={"app": "listb"})) == {b}
-        assert ids(cri.PodSandboxFilter(label_selector={"app": "listb", "io.kubernetes.pod.name": "lista"})) == set()
+        assert (
+            ids(cri.PodSandboxFilter(label_selector={"app": "listb", "io.kubernetes.pod.name": "lista"}))
+            == set()
+        )
         item = next(s for s in rt.ListPodSandbox(cri.ListPodSandboxRequest()).items if s.id == a)
         assert item.metadata.name == "lista"
         assert item.created_at > 0
@@ -96,11 +99,11 @@ def test_hostname_dns_and_sysctls(clean_lab: Lab) -> None:
 
 
 def dockerd_pid() -> int:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
             try:
-                if os.readlink(f"/proc/{entry}/exe").endswith("/dockerd"):
-                    return int(entry)
+                if str((entry / "exe").readlink()).endswith("/dockerd"):
+                    return int(entry.name)
             except OSError:
                 continue
     raise AssertionError("no dockerd process")
@@ -113,14 +116,18 @@ def test_host_network_sandbox(clean_lab: Lab) -> None:
         )
     )
     with running_pod(clean_lab, "hostnet", linux=linux) as (sandbox_id, config):
-        status = clean_lab.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)).status
+        status = clean_lab.runtime.PodSandboxStatus(
+            cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id)
+        ).status
         assert status.state == cri.SANDBOX_READY
         assert status.linux.namespaces.options.network == cri.NODE
         app = start_container(clean_lab, sandbox_id, config, container_config("app", "sleep", "300"))
         pid = clean_lab.docker.api.inspect_container(app)["State"]["Pid"]
         # Docker's "host" is dockerd's namespace (see docs/cri.md, limits), not the shim's.
-        assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{dockerd_pid()}/ns/net")
-    assert not (clean_lab.cache_dir / "results").exists() or not list((clean_lab.cache_dir / "results").iterdir())
+        assert Path(f"/proc/{pid}/ns/net").readlink() == Path(f"/proc/{dockerd_pid()}/ns/net").readlink()
+    assert not (clean_lab.cache_dir / "results").exists() or not list(
+        (clean_lab.cache_dir / "results").iterdir()
+    )
 
 
 def test_host_port_through_portmap(clean_lab: Lab) -> None:
@@ -130,7 +137,9 @@ def test_host_port_through_portmap(clean_lab: Lab) -> None:
             clean_lab,
             sandbox_id,
             config,
-            container_config("web", "serve", "8080", envs=[cri.KeyValue(key="MESSAGE", value=b"via-hostport")]),
+            container_config(
+                "web", "serve", "8080", envs=[cri.KeyValue(key="MESSAGE", value=b"via-hostport")]
+            ),
         )
         request = "GET / HTTP/1.0\r\n\r\n"
         script = (
