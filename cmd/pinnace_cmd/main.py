@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "-o", "--output", choices=("yaml", "json"), help="print the defaulted objects instead of a summary"
     )
-    apiserver.add_arguments(sub.add_parser("apiserver", help="run the API server (same as pinnace-apiserver)"))
+    apiserver_parser = sub.add_parser("apiserver", help="run the API server (same as pinnace-apiserver)")
+    apiserver.add_arguments(apiserver_parser)
     return parser
 
 

@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
+
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2
-
 from services.client.client import Client
 from services.machinery.envelope import wrap
 from tests.integration.apiserver.process import ApiserverProcess, free_port
@@ -35,7 +35,7 @@ from tests.integration.apiserver.process import ApiserverProcess, free_port
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def fmt(values: list[float]) -> str:
@@ -126,13 +126,16 @@ async def echo_baseline(payload_size: int, repeats: int) -> list[float]:
         return payload
 
     server = grpc.aio.server(options=[("grpc.max_send_message_length", 1 << 30)])
-    handler = grpc.method_handlers_generic_handler("bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)})
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+    )
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     times = []
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}",
-                                         options=[("grpc.max_receive_message_length", 1 << 30)]) as channel:
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 1 << 30)]
+    ) as channel:
         call = channel.unary_unary("/bench.Echo/Echo")
         for _ in range(repeats):
             start = time.perf_counter()
@@ -202,7 +205,9 @@ async def main_async(args: argparse.Namespace) -> None:
         await process.start()
         client = Client.connect(process.address, timeout=60)
         try:
-            print(f"== writes at {args.rate:.0f}/s for {args.seconds:.0f} s each (open loop, SQLite, FULL sync)")
+            print(
+                f"== writes at {args.rate:.0f}/s for {args.seconds:.0f} s each (open loop, SQLite, FULL sync)"
+            )
             writes = await bench_writes(client, args.rate, args.seconds)
             floor = await asyncio.to_thread(sqlite_floor, Path(tmp) / "floor.db", args.rate, args.seconds)
             for name, values in writes.items():
@@ -214,17 +219,23 @@ async def main_async(args: argparse.Namespace) -> None:
             lists, size, gets = await bench_reads(client, args.pods)
             echo_list = await echo_baseline(size, 5)
             echo_get = await echo_baseline(size // args.pods, 1000)
-            print(f"  LIST (cache)  best {min(lists) * 1000:8.1f} ms  median {statistics.median(lists) * 1000:8.1f} ms"
-                  f"   payload {size / 1e6:.1f} MB")
-            print(f"  echo          best {min(echo_list) * 1000:8.1f} ms  median "
-                  f"{statistics.median(echo_list) * 1000:8.1f} ms   <- bare gRPC, same bytes")
+            print(
+                f"  LIST (cache)  best {min(lists) * 1000:8.1f} ms  median {statistics.median(lists) * 1000:8.1f} ms"
+                f"   payload {size / 1e6:.1f} MB"
+            )
+            print(
+                f"  echo          best {min(echo_list) * 1000:8.1f} ms  median "
+                f"{statistics.median(echo_list) * 1000:8.1f} ms   <- bare gRPC, same bytes"
+            )
             print(f"  GET   {fmt(gets)}")
             print(f"  echo  {fmt(echo_get)}   <- bare gRPC, one pod's bytes")
 
             ns = core_pb2.Namespace()
             ns.metadata.name = "watch-bench"
             await client.create(ns)
-            print(f"== watch: {args.watchers} watchers, {args.watch_writes} writes at {args.watch_rate:.0f}/s")
+            print(
+                f"== watch: {args.watchers} watchers, {args.watch_writes} writes at {args.watch_rate:.0f}/s"
+            )
             latencies = await bench_watch(client, args.watchers, args.watch_writes, args.watch_rate)
             print(f"  delivery {fmt(latencies)}   (write acknowledged -> event received)")
         finally:
@@ -233,7 +244,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--pods", type=int, default=10_000)

@@ -33,8 +33,16 @@ class ApiserverProcess:
         return f"127.0.0.1:{self.port}"
 
     async def start(self, timeout: float = 20.0) -> None:
-        args = [sys.executable, "-m", "pinnace_cmd.apiserver", "--listen", self.address,
-                "--sqlite-path", str(self.data_dir / "state.db"), *self.extra_args]
+        args = [
+            sys.executable,
+            "-m",
+            "pinnace_cmd.apiserver",
+            "--listen",
+            self.address,
+            "--sqlite-path",
+            str(self.data_dir / "state.db"),
+            *self.extra_args,
+        ]
         log = (self.data_dir / "apiserver.log").open("ab")
         env = {**os.environ, "PINNACE_LOG_FORMAT": "json"}
         self.process = subprocess.Popen(args, stdout=log, stderr=log, env=env)
@@ -43,7 +51,9 @@ class ApiserverProcess:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"apiserver exited: {(self.data_dir / 'apiserver.log').read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"apiserver exited: {(self.data_dir / 'apiserver.log').read_text()[-2000:]}"
+                    )
                 try:
                     answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                     if answer.status == health_pb2.HealthCheckResponse.SERVING:

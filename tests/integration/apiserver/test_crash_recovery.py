@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pinnace.api.core.v1 import core_pb2
 
+from pinnace.api.core.v1 import core_pb2
 from services.client import errors
 from services.client.client import Client
 from tests.integration.apiserver.process import ApiserverProcess
