@@ -26,7 +26,7 @@ class RateLimiter:
     def when(self, key: Hashable) -> float:
         count = self.failures.get(key, 0)
         self.failures[key] = count + 1
-        return min(self.base * (2**count), self.cap)
+        return float(min(self.base * 2.0**count, self.cap))
 
     def forget(self, key: Hashable) -> None:
         self.failures.pop(key, None)

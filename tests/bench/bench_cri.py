@@ -27,6 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "protos"), str(REPO / "cmd")]
 
 import docker  # noqa: E402
 import grpc  # noqa: E402
+
 from pinnace.cri.v1 import api_pb2 as cri  # noqa: E402
 from pinnace.cri.v1 import api_pb2_grpc as cri_grpc  # noqa: E402
 
@@ -100,7 +101,13 @@ class Direct:
             "CNI_PATH": str(PLUGINS),
             "PATH": os.environ["PATH"],
         }
-        subprocess.run([str(PLUGINS / plugin["type"])], input=json.dumps(config).encode(), env=env, check=True, capture_output=True)
+        subprocess.run(
+            [str(PLUGINS / plugin["type"])],
+            input=json.dumps(config).encode(),
+            env=env,
+            check=True,
+            capture_output=True,
+        )
 
     def remove(self, pause: str, app: str) -> None:
         self.api.remove_container(app, force=True)
@@ -198,7 +205,9 @@ def inner(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pods", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)

@@ -31,7 +31,12 @@ def containers(images: Any) -> Iterator[list[Any]]:
 
 def run(images: Any, created: list[Any], image: str, command: list[str] | None = None, **kwargs: Any) -> Any:
     container = images.containers.run(
-        image, command, detach=True, network_mode="none", name=f"pinnace-test-{uuid.uuid4().hex[:8]}", **kwargs
+        image,
+        command,
+        detach=True,
+        network_mode="none",
+        name=f"pinnace-test-{uuid.uuid4().hex[:8]}",
+        **kwargs,
     )
     created.append(container)
     return container
@@ -84,8 +89,14 @@ def test_pause_reaps_orphans(images: Any, containers: list[Any]) -> None:
 
 
 def test_busybox_serves_hostname_and_message(images: Any, containers: list[Any]) -> None:
-    server = run(images, containers, BUSYBOX_IMAGE, ["serve", "8080"], hostname="web-7",
-                 environment={"MESSAGE": "hello from v1"})
+    server = run(
+        images,
+        containers,
+        BUSYBOX_IMAGE,
+        ["serve", "8080"],
+        hostname="web-7",
+        environment={"MESSAGE": "hello from v1"},
+    )
     answer = b""
     for _ in range(50):
         code, answer = server.exec_run(["wget", "-qO-", "http://127.0.0.1:8080/"])
