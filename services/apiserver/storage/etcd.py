@@ -154,7 +154,9 @@ def _kv(key: str, kv: kv_pb2.KeyValue) -> KeyValue:
 
 class EtcdStorage(Storage):
     """`Storage` on an etcd v3 cluster. Every key is stored under `prefix` (one cluster can
-    hold several independent stores, e.g. one per test), which results never show."""
+    hold several independent stores, e.g. one per test), which results never show. Choose
+    prefixes that do not extend each other ("/a" and "/ab" would see each other's keys in a
+    list of everything)."""
 
     def __init__(
         self,
