@@ -49,6 +49,8 @@ async def test_kill_9_during_write_burst(apiserver: ApiserverProcess) -> None:
 
     async def watch(from_rv: str, until: int) -> None:
         nonlocal last_rv
+        if len(seen) >= until:
+            return
         async for event in client.watch("configmaps", "default", resource_version=from_rv):
             name = event.obj.metadata.name
             seen[name] = seen.get(name, 0) + 1
