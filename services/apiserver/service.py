@@ -23,6 +23,7 @@ from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import errors, metrics
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from services.apiserver.registry import Registry, meta_of
+from services.apiserver.storage.interface import StorageUnavailableError
 from services.machinery import codec
 from services.machinery import errors as ferr
 from services.machinery import labels as label_selectors
@@ -64,6 +65,11 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         except errors.APIError as exc:
             code = exc.code.name
             await _abort(context, exc)
+            raise
+        except StorageUnavailableError as exc:
+            error = errors.APIError("ServiceUnavailable", f"storage is unavailable: {exc}")
+            code = error.code.name
+            await _abort(context, error)
             raise
         except (ManifestError, EnvelopeError) as exc:
             error = errors.bad_request(str(exc))

@@ -57,6 +57,7 @@ from services.apiserver.storage.interface import (
     ListResult,
     Storage,
     StorageError,
+    StorageUnavailableError,
     StoreEvent,
 )
 
@@ -90,7 +91,7 @@ class EtcdError(StorageError):
         self.details = details
 
 
-class EtcdUnavailableError(StorageError):
+class EtcdUnavailableError(StorageUnavailableError):
     """No endpoint served the request within the request timeout (the apiserver's 503)."""
 
 

@@ -78,6 +78,10 @@ class ConflictError(StorageError):
         self.current = current
 
 
+class StorageUnavailableError(StorageError):
+    """The store cannot be reached now; the request may succeed if retried (503)."""
+
+
 class CompactedError(StorageError):
     """The requested revision's history has been compacted away (Kubernetes: 410 Gone)."""
 
