@@ -150,8 +150,11 @@ def verify_signed_by(ca: x509.Certificate, cert: x509.Certificate, at: dt.dateti
         raise ValueError("certificate is not issued by this CA")
     public_key = ca.public_key()
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None:
+        raise ValueError("certificate has no signature hash algorithm")
     try:
-        public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+        public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
     except Exception as exc:
         raise ValueError("certificate signature does not verify against the CA") from exc
     if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
