@@ -62,7 +62,12 @@ async def test_foreground_deletion_waits_for_blocking_dependents(
     gc = harness.add(GarbageCollector)
     await harness.start()
     rc = await client.create(manifest(RC))
-    await until(lambda: count_is(client, "app=fe", 2))
+
+    async def running() -> bool:
+        pods = (await client.list("pods", "default", label_selector="app=fe")).items
+        return len(pods) == 2 and all(p.status.phase == "Running" for p in pods)
+
+    await until(running)
     kubelet.paused = True  # pods on nodes wait for their kubelet: the owner must wait too
     await client.delete("replicationcontrollers", "fe", "default", propagation_policy="Foreground")
 
