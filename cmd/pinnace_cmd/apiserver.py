@@ -34,6 +34,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--history-seconds", type=float, default=300.0, help="watch history kept before compaction"
     )
     parser.add_argument("--event-ttl-seconds", type=float, default=3600.0, help="how long Events are kept")
+    security = parser.add_argument_group("security (TLS is required unless --insecure)")
+    security.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plaintext gRPC with authentication and authorisation off (development only)",
+    )
+    security.add_argument("--tls-cert-file", default="", help="serving certificate (PEM)")
+    security.add_argument("--tls-private-key-file", default="", help="serving certificate's key (PEM)")
+    security.add_argument(
+        "--client-ca-file",
+        default="",
+        help="CA of client certificates: the main listener then requires one (CN=user, O=groups)",
+    )
+    security.add_argument(
+        "--token-listen",
+        default="",
+        help="second TLS listener without client certificates, for bearer tokens (pods)",
+    )
+    security.add_argument(
+        "--token-auth-file", default="", help='static tokens: CSV token,user,uid,"group1,group2"'
+    )
+    security.add_argument(
+        "--service-account-key-file",
+        default="",
+        help="key verifying service-account tokens (PEM, public or private)",
+    )
+    security.add_argument(
+        "--authorization-mode",
+        default="Node,RBAC",
+        help="ordered modes: Node, RBAC, AlwaysAllow, AlwaysDeny (AlwaysAllow with --insecure)",
+    )
+    security.add_argument("--anonymous-auth", action="store_true", help="accept requests without credentials")
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -51,6 +83,17 @@ def config_from(args: argparse.Namespace) -> Config:
         metrics_listen=args.metrics_listen,
         history_seconds=args.history_seconds,
         event_ttl_seconds=args.event_ttl_seconds,
+        insecure=args.insecure,
+        tls_cert_file=args.tls_cert_file,
+        tls_key_file=args.tls_private_key_file,
+        client_ca_file=args.client_ca_file,
+        token_listen=args.token_listen,
+        token_auth_file=args.token_auth_file,
+        service_account_key_file=args.service_account_key_file,
+        authorization_modes=["AlwaysAllow"]
+        if args.insecure
+        else [m for m in args.authorization_mode.split(",") if m],
+        anonymous_auth=args.anonymous_auth,
     )
 
 

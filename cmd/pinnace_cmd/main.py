@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pinnace_cmd import apiserver
+from pinnace_cmd import apiserver, bootstrap
 from services.machinery import codec
 from services.machinery.manifests import ManifestSourceError, load, read_sources
 
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apiserver_parser = sub.add_parser("apiserver", help="run the API server (same as pinnace-apiserver)")
     apiserver.add_arguments(apiserver_parser)
+    bootstrap.add_arguments(
+        sub.add_parser("bootstrap", help="create the CA, certificates and client configurations")
+    )
     return parser
 
 
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "apiserver":
         return apiserver.run(args)
+    if args.command == "bootstrap":
+        return bootstrap.run(args)
     return _validate(args)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pinnace.api.core.v1 import core_pb2
 from services.apiserver import errors
+from services.apiserver.auth.policy import default_cluster_role_bindings, default_cluster_roles
 from services.apiserver.registry import Registry
 from services.machinery.kinds import REGISTRY
 
@@ -77,3 +78,14 @@ async def _ensure_endpoint(registry: Registry, address: str, port: int) -> None:
     assert isinstance(current, core_pb2.Endpoints)
     if all(a.ip != address for s in current.subsets for a in s.addresses):
         await registry.update_with(endpoints_info, "default", "kubernetes", add)
+
+
+async def ensure_default_policy(registry: Registry) -> None:
+    """Create the default ClusterRoles and ClusterRoleBindings that are missing (never
+    overwrite an operator's edits)."""
+    for obj in [*default_cluster_roles(), *default_cluster_role_bindings()]:
+        try:
+            await registry.create(obj)
+        except errors.APIError as exc:
+            if exc.reason != "AlreadyExists":
+                raise

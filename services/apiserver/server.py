@@ -7,10 +7,13 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
@@ -22,11 +25,18 @@ from services.apiserver.admission.chain import AdmissionChain, AdmissionPlugin
 from services.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from services.apiserver.admission.service_allocation import ServiceAllocation
 from services.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
+from services.apiserver.auth.authn import Authenticator, load_token_file
+from services.apiserver.auth.authz import AlwaysAllow, AlwaysDeny, Authorizer, UnionAuthorizer
+from services.apiserver.auth.guard import RequestGuard
+from services.apiserver.auth.node import NodeAuthorizer
+from services.apiserver.auth.rbac import RBACAuthorizer
 from services.apiserver.metrics import MeteredStorage
 from services.apiserver.registry import Registry
 from services.apiserver.service import APIService
 from services.apiserver.storage.interface import Storage
 from services.apiserver.storage.sqlite import SQLiteStorage
+from services.machinery import jwt
+from services.machinery.jwt import load_public_key
 from services.machinery.kinds import REGISTRY
 from services.machinery.validation import ServiceRules
 
@@ -51,6 +61,18 @@ class Config:
     compaction_interval_seconds: float = 60.0
     event_ttl_seconds: float = 3600.0
     extra_admission: list[AdmissionPlugin] = field(default_factory=list)
+    # Security. The library default is a plaintext development server with authentication and
+    # authorisation off; the program (cmd/pinnace_cmd/apiserver.py) requires TLS unless asked.
+    insecure: bool = True
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    client_ca_file: str = ""
+    # A second TLS listener without client certificates, for bearer-token clients (pods).
+    token_listen: str = ""
+    token_auth_file: str = ""
+    service_account_key_file: str = ""
+    authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
+    anonymous_auth: bool = False
 
 
 def build_storage(config: Config) -> Storage:
@@ -83,7 +105,55 @@ class APIServer:
         self.registry.admission = AdmissionChain(plugins)
         self.server: grpc.aio.Server | None = None
         self.port = 0
+        self.token_port = 0
+        self.guard = RequestGuard(self._authenticator(), self._authorizer())
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _authenticator(self) -> Authenticator:
+        config = self.config
+        if config.insecure:
+            return Authenticator(enabled=False)
+        tokens = load_token_file(Path(config.token_auth_file)) if config.token_auth_file else {}
+        key = (
+            load_public_key(Path(config.service_account_key_file))
+            if config.service_account_key_file
+            else None
+        )
+        return Authenticator(tokens, key, self._service_account_exists, anonymous=config.anonymous_auth)
+
+    def _authorizer(self) -> UnionAuthorizer:
+        def read(resource: str) -> list[Message]:
+            cache = self.registry.caches.get(resource)
+            return list(cache.objects.values()) if cache is not None else []
+
+        known: dict[str, Callable[[], Authorizer]] = {
+            "AlwaysAllow": AlwaysAllow,
+            "AlwaysDeny": AlwaysDeny,
+            "RBAC": lambda: RBACAuthorizer(read),
+            "Node": lambda: NodeAuthorizer(read),
+        }
+        unknown = [m for m in self.config.authorization_modes if m not in known]
+        if unknown:
+            raise ValueError(f"unknown authorization mode(s) {unknown}; known: {sorted(known)}")
+        return UnionAuthorizer([known[m]() for m in self.config.authorization_modes])
+
+    def _service_account_exists(self, claims: jwt.ServiceAccountClaims) -> bool:
+        info = REGISTRY.by_name("serviceaccounts")
+        account = self.registry.caches[info.plural].objects.get(
+            self.registry.key(info, claims.namespace, claims.name)
+        )
+        return account is not None and (not claims.uid or account.metadata.uid == claims.uid)  # type: ignore[attr-defined]
+
+    def _server_credentials(self, require_client_cert: bool) -> grpc.ServerCredentials:
+        config = self.config
+        key, cert = Path(config.tls_key_file).read_bytes(), Path(config.tls_cert_file).read_bytes()
+        if require_client_cert:
+            return grpc.ssl_server_credentials(
+                [(key, cert)],
+                root_certificates=Path(config.client_ca_file).read_bytes(),
+                require_client_auth=True,
+            )
+        return grpc.ssl_server_credentials([(key, cert)])
 
     async def _namespace(self, name: str) -> core_pb2.Namespace | None:
         info = REGISTRY.by_name("namespaces")
@@ -107,7 +177,7 @@ class APIServer:
                 ("grpc.http2.max_pings_without_data", 0),
             ]
         )
-        apiserver_pb2_grpc.add_APIServicer_to_server(APIService(self.registry), server)
+        apiserver_pb2_grpc.add_APIServicer_to_server(APIService(self.registry, self.guard), server)
         health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -118,12 +188,26 @@ class APIServer:
             ),
             server,
         )
-        self.port = server.add_insecure_port(self.config.listen)
+        if self.config.insecure:
+            self.port = server.add_insecure_port(self.config.listen)
+        else:
+            if not (self.config.tls_cert_file and self.config.tls_key_file):
+                raise ValueError(
+                    "TLS needs --tls-cert-file and --tls-private-key-file (or --insecure for plaintext)"
+                )
+            self.port = server.add_secure_port(
+                self.config.listen, self._server_credentials(bool(self.config.client_ca_file))
+            )
+            if self.config.token_listen:
+                self.token_port = server.add_secure_port(
+                    self.config.token_listen, self._server_credentials(False)
+                )
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}")
         await server.start()
         self.server = server
         await bootstrap.ensure_namespaces(self.registry)
+        await bootstrap.ensure_default_policy(self.registry)
         await bootstrap.ensure_kubernetes_service(
             self.registry, self.cluster_ips.first_ip(), self.config.advertise_address, self.port
         )

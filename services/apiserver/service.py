@@ -21,6 +21,7 @@ from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import errors, metrics
+from services.apiserver.auth.guard import RequestGuard
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from services.apiserver.registry import Registry, meta_of
 from services.apiserver.storage.interface import StorageUnavailableError
@@ -51,8 +52,9 @@ async def _abort(context: Context, error: errors.APIError) -> None:
 
 
 class APIService(apiserver_pb2_grpc.APIServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, guard: RequestGuard) -> None:
         self.registry = registry
+        self.guard = guard
 
     async def _call(
         self, verb: str, resource: str, context: Context, work: Callable[[], Awaitable[_T]]
@@ -86,6 +88,11 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             metrics.INFLIGHT.labels("mutating" if verb not in ("get", "list") else "readonly").dec()
             metrics.REQUEST_LATENCY.labels(verb, resource, code).observe(time.perf_counter() - start)
 
+    def _check_object(self, context: Context, verb: str, obj: Message, subresource: str = "") -> None:
+        info = REGISTRY.by_message(obj)
+        meta = meta_of(obj)
+        self.guard.check(context, verb, info, _namespace(info, meta.namespace), meta.name, subresource)
+
     # ------------------------------------------------------------------ CRUD
 
     async def Create(
@@ -98,6 +105,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             info = REGISTRY.by_message(obj)
             if info.namespaced and not meta_of(obj).namespace:
                 meta_of(obj).namespace = "default"
+            self.guard.check(context, "create", info, meta_of(obj).namespace, meta_of(obj).name)
             return wrap(await self.registry.create(obj, dry_run="All" in request.dry_run))
 
         return await self._call("create", _resource_of(request.object), context, work)
@@ -109,7 +117,9 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.Object:
         async def work() -> apiserver_pb2.Object:
             info = resolve(request.resource)
-            return wrap(await self.registry.get(info, _namespace(info, request.namespace), request.name))
+            namespace = _namespace(info, request.namespace)
+            self.guard.check(context, "get", info, namespace, request.name)
+            return wrap(await self.registry.get(info, namespace, request.name))
 
         return await self._call("get", request.resource, context, work)
 
@@ -120,6 +130,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.ListResponse:
         async def work() -> apiserver_pb2.ListResponse:
             info = resolve(request.resource)
+            self.guard.check(context, "list", info, request.namespace, field_selector=request.field_selector)
             page = await self.registry.list(
                 info,
                 request.namespace,
@@ -144,6 +155,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.Object:
         async def work() -> apiserver_pb2.Object:
             obj = _copy(unwrap(request.object))
+            self._check_object(context, "update", obj)
             return wrap(await self.registry.update(obj, dry_run="All" in request.dry_run))
 
         return await self._call("update", _resource_of(request.object), context, work)
@@ -155,6 +167,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.Object:
         async def work() -> apiserver_pb2.Object:
             obj = _copy(unwrap(request.object))
+            self._check_object(context, "update", obj, "status")
             return wrap(
                 await self.registry.update(obj, subresource="status", dry_run="All" in request.dry_run)
             )
@@ -168,6 +181,9 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.Object:
         async def work() -> apiserver_pb2.Object:
             info = resolve(request.resource)
+            self.guard.check(
+                context, "patch", info, _namespace(info, request.namespace), request.name, request.subresource
+            )
             if request.subresource not in ("", "status"):
                 raise errors.bad_request(f"unsupported subresource {request.subresource!r}")
             try:
@@ -195,6 +211,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.DeleteResponse:
         async def work() -> apiserver_pb2.DeleteResponse:
             info = resolve(request.resource)
+            self.guard.check(context, "delete", info, _namespace(info, request.namespace), request.name)
             options = request.options if request.HasField("options") else None
             obj, removed = await self.registry.delete(
                 info, _namespace(info, request.namespace), request.name, options
@@ -212,6 +229,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> AsyncIterator[apiserver_pb2.WatchEvent]:
         try:
             info = resolve(request.resource)
+            self.guard.check(context, "watch", info, request.namespace, field_selector=request.field_selector)
             stream = self.registry.watch(
                 info,
                 request.namespace,
@@ -283,6 +301,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                     REGISTRY.by_name("pods"), binding.metadata.name, [ferr.required("target.name")]
                 )
             namespace = binding.metadata.namespace or "default"
+            self.guard.check(context, "create", pods, namespace, binding.metadata.name, "binding")
 
             def assign(pod: Message) -> None:
                 assert isinstance(pod, core_pb2.Pod)
@@ -329,6 +348,14 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.EvictResponse:
         async def work() -> apiserver_pb2.EvictResponse:
             eviction = request.eviction
+            self.guard.check(
+                context,
+                "create",
+                REGISTRY.by_name("pods"),
+                eviction.metadata.namespace or "default",
+                eviction.metadata.name,
+                "eviction",
+            )
             options = eviction.delete_options if eviction.HasField("delete_options") else None
             await self.registry.delete(
                 REGISTRY.by_name("pods"),
@@ -361,6 +388,9 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         async def work() -> autoscaling_pb2.Scale:
             info = _scalable(request.resource)
             scale = request.scale
+            self.guard.check(
+                context, "update", info, scale.metadata.namespace or "default", scale.metadata.name, "scale"
+            )
             if scale.spec.replicas < 0:
                 raise errors.invalid(
                     info,

@@ -13,6 +13,7 @@ import binascii
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -153,3 +154,14 @@ def verify(
     if payload.get("sub") != claims.username:
         raise TokenError("token subject does not match its service account")
     return claims
+
+
+def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
+    """The verification key from a PEM file holding either the public or the private key."""
+    data = path.read_bytes()
+    if b"PRIVATE KEY" in data:
+        return load_private_key(data).public_key()
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise TokenError(f"{path} does not hold an EC P-256 key")
+    return key

@@ -8,6 +8,8 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from services.apiserver.auth.guard import CURRENT_USER
+from services.apiserver.auth.user import UserInfo
 from services.machinery.kinds import KindInfo
 
 
@@ -30,7 +32,7 @@ class Attributes:
     old: Message | None = None
     subresource: str = ""
     dry_run: bool = False
-    user: str = ""
+    user: UserInfo | None = field(default_factory=CURRENT_USER.get)
     # Plugins record what they took here, to roll it back on failure.
     taken: dict[str, Any] = field(default_factory=dict)
 

@@ -41,6 +41,7 @@ class ApiserverProcess:
             self.address,
             "--sqlite-path",
             str(self.data_dir / "state.db"),
+            "--insecure",
             *self.extra_args,
         ]
         log = (self.data_dir / "apiserver.log").open("ab")

@@ -1,0 +1,259 @@
+"""Authentication and authorisation end to end: a TLS apiserver with client certificates,
+a bearer-token listener, RBAC and the Node authoriser. Every refusal changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from pinnace.api.core.v1 import core_pb2
+from services.apiserver.auth.bootstrap_files import BootstrapPlan, bootstrap
+from services.apiserver.server import APIServer, Config
+from services.client import errors
+from services.client.client import Client
+from services.client.config import Credentials, load
+from services.machinery import jwt, pki
+from tests.unit.apiserver.helpers import manifest, pod
+
+
+@dataclass
+class Cluster:
+    server: APIServer
+    directory: Path
+
+    def credentials(self, name: str) -> Credentials:
+        return load(self.directory / f"{name}.conf")
+
+    def client(self, name: str) -> Client:
+        return self.credentials(name).client(timeout=10)
+
+    def as_user(self, user: str, groups: tuple[str, ...] = (), ca: pki.KeyPair | None = None) -> Client:
+        authority = ca or pki.KeyPair.read(self.directory / "pki", "ca")
+        pair = pki.issue(authority, user, organizations=groups)
+        base = self.credentials("admin")
+        return Credentials(base.server, base.ca_pem, pair.cert_pem, pair.key_pem).client(timeout=10)
+
+    def with_token(self, token: str) -> Client:
+        base = self.credentials("admin")
+        return Credentials(f"127.0.0.1:{self.server.token_port}", base.ca_pem, token=token).client(timeout=10)
+
+    def sign(self, claims: jwt.ServiceAccountClaims, **kwargs: float) -> str:
+        key = jwt.load_private_key((self.directory / "pki" / "sa.key").read_bytes())
+        return jwt.sign(key, claims, **kwargs)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bootstrap(BootstrapPlan(tmp_path, f"127.0.0.1:{port}", nodes=["node-a", "node-b"]))
+    (tmp_path / "tokens.csv").write_text('s3cret-token,carol,1001,"team-c"\n')
+    pki_dir = tmp_path / "pki"
+    config = Config(
+        listen=f"127.0.0.1:{port}",
+        token_listen="127.0.0.1:0",
+        sqlite_path=str(tmp_path / "state.db"),
+        sqlite_synchronous="NORMAL",
+        insecure=False,
+        tls_cert_file=str(pki_dir / "apiserver.crt"),
+        tls_key_file=str(pki_dir / "apiserver.key"),
+        client_ca_file=str(pki_dir / "ca.crt"),
+        token_auth_file=str(tmp_path / "tokens.csv"),
+        service_account_key_file=str(pki_dir / "sa.key"),
+        authorization_modes=["Node", "RBAC"],
+    )
+    server = APIServer(config)
+    await server.start()
+    yield Cluster(server, tmp_path)
+    await server.stop(grace=0)
+
+
+async def _namespace(admin: Client, name: str) -> None:
+    await admin.create(manifest(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n"))
+
+
+async def test_admin_can_do_everything(cluster: Cluster) -> None:
+    admin = cluster.client("admin")
+    await admin.create(pod("p"))
+    assert [p.metadata.name for p in (await admin.list("pods", "default")).items] == ["p"]
+    roles = {r.metadata.name for r in (await admin.list("clusterroles")).items}
+    assert {"cluster-admin", "admin", "edit", "view", "system:kube-scheduler"} <= roles
+    await admin.close()
+
+
+async def test_unauthenticated_and_foreign_credentials_are_refused(cluster: Cluster) -> None:
+    base = cluster.credentials("admin")
+    bare = Credentials(base.server, base.ca_pem).client(timeout=5)
+    with pytest.raises(errors.APIStatusError) as caught:
+        await bare.list("pods")
+    assert caught.value.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED)
+    foreign = cluster.as_user("mallory", ("system:masters",), ca=pki.new_ca())
+    with pytest.raises(errors.APIStatusError) as caught:
+        await foreign.list("pods")
+    assert caught.value.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED)
+    no_token = cluster.with_token("")
+    with pytest.raises(errors.UnauthorizedError):
+        await no_token.list("pods")
+    bad_token = cluster.with_token("not-a-token")
+    with pytest.raises(errors.UnauthorizedError):
+        await bad_token.list("pods")
+    for client in (bare, foreign, no_token, bad_token):
+        await client.close()
+
+
+async def test_rbac_grants_exactly_what_is_bound(cluster: Cluster) -> None:
+    admin = cluster.client("admin")
+    await _namespace(admin, "dev")
+    alice = cluster.as_user("alice")
+    before = (await admin.list("pods")).resource_version
+    with pytest.raises(errors.ForbiddenError, match='User "alice" cannot create resource "pods"'):
+        await alice.create(pod("sneaky", namespace="dev"))
+    with pytest.raises(errors.ForbiddenError):
+        await alice.list("pods", "dev")
+    assert (await admin.list("pods")).resource_version == before
+    await admin.create(
+        manifest("""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: alice-edit, namespace: dev}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{kind: User, name: alice, apiGroup: rbac.authorization.k8s.io}]
+""")
+    )
+    await alice.create(pod("allowed", namespace="dev"))
+    assert [p.metadata.name for p in (await alice.list("pods", "dev")).items] == ["allowed"]
+    with pytest.raises(errors.ForbiddenError, match='in the namespace "default"'):
+        await alice.create(pod("elsewhere"))
+    with pytest.raises(errors.ForbiddenError):
+        await alice.list("nodes")
+    with pytest.raises(errors.ForbiddenError):
+        await alice.create(
+            manifest("""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: escalate, namespace: dev}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: User, name: alice, apiGroup: rbac.authorization.k8s.io}]
+""")
+        )
+    await alice.close()
+    await admin.close()
+
+
+async def test_static_token_user(cluster: Cluster) -> None:
+    admin = cluster.client("admin")
+    await admin.create(
+        manifest("""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: team-c-view}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: Group, name: team-c, apiGroup: rbac.authorization.k8s.io}]
+""")
+    )
+    carol = cluster.with_token("s3cret-token")
+    await carol.list("pods", "default")
+    with pytest.raises(errors.ForbiddenError, match='User "carol" cannot create'):
+        await carol.create(pod("nope"))
+    await carol.close()
+    await admin.close()
+
+
+async def test_service_account_tokens(cluster: Cluster) -> None:
+    admin = cluster.client("admin")
+    account = await admin.create(
+        manifest("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder}\n")
+    )
+    await admin.create(
+        manifest("""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}]
+---
+""")
+    )
+    await admin.create(
+        manifest("""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: builder-reads}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+subjects: [{kind: ServiceAccount, name: builder, namespace: default}]
+""")
+    )
+    await admin.create(pod("visible"))
+    claims = jwt.ServiceAccountClaims("default", "builder", account.metadata.uid)
+    builder = cluster.with_token(cluster.sign(claims))
+    assert [p.metadata.name for p in (await builder.list("pods", "default")).items] == ["visible"]
+    with pytest.raises(errors.ForbiddenError, match="system:serviceaccount:default:builder"):
+        await builder.delete("pods", "visible", "default")
+    with pytest.raises(errors.ForbiddenError):
+        await builder.list("secrets", "default")
+    expired = cluster.with_token(cluster.sign(claims, lifetime=1, now=1_000_000))
+    with pytest.raises(errors.UnauthorizedError, match="expired"):
+        await expired.list("pods", "default")
+    forged_key = jwt.load_private_key(pki.new_signing_key())
+    forged = cluster.with_token(jwt.sign(forged_key, claims))
+    with pytest.raises(errors.UnauthorizedError, match="signature"):
+        await forged.list("pods", "default")
+    await admin.delete("serviceaccounts", "builder", "default")
+    await asyncio.sleep(0.2)
+    with pytest.raises(errors.UnauthorizedError, match="no longer exists"):
+        await builder.list("pods", "default")
+    for client in (builder, expired, forged, admin):
+        await client.close()
+
+
+async def test_node_authorizer_confines_kubelets(cluster: Cluster) -> None:
+    admin = cluster.client("admin")
+    await admin.create(
+        manifest("apiVersion: v1\nkind: Secret\nmetadata: {name: for-a}\nstringData: {k: v}\n")
+    )
+    await admin.create(
+        manifest("apiVersion: v1\nkind: Secret\nmetadata: {name: for-b}\nstringData: {k: v}\n")
+    )
+    pod_a = pod("on-a", node="node-a")
+    pod_a.spec.volumes.add(name="s").secret.secret_name = "for-a"
+    pod_a.spec.containers[0].volume_mounts.add(name="s", mount_path="/s")
+    await admin.create(pod_a)
+    pod_b = pod("on-b", node="node-b")
+    pod_b.spec.volumes.add(name="s").secret.secret_name = "for-b"
+    pod_b.spec.containers[0].volume_mounts.add(name="s", mount_path="/s")
+    await admin.create(pod_b)
+    await asyncio.sleep(0.2)
+    kubelet_a = cluster.client("kubelet-node-a")
+    mine = await kubelet_a.list("pods", field_selector="spec.nodeName=node-a")
+    assert [p.metadata.name for p in mine.items] == ["on-a"]
+    with pytest.raises(errors.ForbiddenError):
+        await kubelet_a.list("pods")
+    with pytest.raises(errors.ForbiddenError):
+        await kubelet_a.list("pods", field_selector="spec.nodeName=node-b")
+    with pytest.raises(errors.ForbiddenError):
+        await kubelet_a.get("pods", "on-b", "default")
+    assert (await kubelet_a.get("secrets", "for-a", "default")).data["k"] == b"v"
+    with pytest.raises(errors.ForbiddenError):
+        await kubelet_a.get("secrets", "for-b", "default")
+    own = await kubelet_a.get("pods", "on-a", "default")
+    own.status.phase = "Running"
+    assert (await kubelet_a.update_status(own)).status.phase == "Running"
+    other = await admin.get("pods", "on-b", "default")
+    other.status.phase = "Failed"
+    with pytest.raises(errors.ForbiddenError):
+        await kubelet_a.update_status(other)
+    node = core_pb2.Node()
+    node.metadata.name = "node-a"
+    await kubelet_a.create(node)
+    node_b = core_pb2.Node()
+    node_b.metadata.name = "node-b"
+    with pytest.raises(errors.ForbiddenError):
+        await kubelet_a.create(node_b)
+    await kubelet_a.close()
+    await admin.close()
