@@ -30,10 +30,11 @@ async def test_cluster_ips(client: Client) -> None:
     assert auto.spec.cluster_ip.startswith("10.96.0.") and list(auto.spec.cluster_ips) == [
         auto.spec.cluster_ip
     ]
-    chosen = await client.create(service("chosen", cluster_ip="10.96.0.200"))
-    assert chosen.spec.cluster_ip == "10.96.0.200"
+    wanted = "10.96.0.201" if auto.spec.cluster_ip == "10.96.0.200" else "10.96.0.200"
+    chosen = await client.create(service("chosen", cluster_ip=wanted))
+    assert chosen.spec.cluster_ip == wanted
     with pytest.raises(errors.InvalidError, match="provided IP is already allocated"):
-        await client.create(service("dup", cluster_ip="10.96.0.200"))
+        await client.create(service("dup", cluster_ip=wanted))
     with pytest.raises(errors.InvalidError, match="not in the valid range"):
         await client.create(service("far", cluster_ip="10.200.0.1"))
     headless = await client.create(service("headless", cluster_ip="None"))
@@ -42,7 +43,7 @@ async def test_cluster_ips(client: Client) -> None:
     again = await client.create(service("again", cluster_ip=wanted))
     assert again.spec.cluster_ip == wanted
     chosen_ip = again.spec.cluster_ip
-    again.spec.cluster_ip = "10.96.0.202"
+    again.spec.cluster_ip = "10.96.0.203" if auto.spec.cluster_ip == "10.96.0.202" else "10.96.0.202"
     with pytest.raises(errors.InvalidError, match="field is immutable"):
         await client.update(again)
     assert (await client.get("services", "again", "default")).spec.cluster_ip == chosen_ip
