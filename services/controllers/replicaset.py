@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
@@ -40,6 +41,7 @@ from services.machinery import labels
 from services.machinery.kinds import REGISTRY
 
 Workload = apps_pb2.ReplicaSet | core_pb2.ReplicationController
+_Owned = TypeVar("_Owned", core_pb2.Pod, apps_pb2.ReplicaSet)
 
 
 def selector_of(obj: Message) -> labels.Selector:
@@ -53,13 +55,13 @@ async def claim_pods(
     ctl: Controller,
     owner: Message,
     selector: labels.Selector,
-    candidates: Iterable[core_pb2.Pod],
-) -> list[core_pb2.Pod]:
-    """The pods an owner controls after adopting matching orphans and releasing owned pods
+    candidates: Iterable[_Owned],
+) -> list[_Owned]:
+    """The pods (or ReplicaSets) an owner controls after adopting matching orphans and releasing owned pods
     that no longer match (controller.ClaimPods)."""
     meta = owner.metadata  # type: ignore[attr-defined]
     deleting = meta.HasField("deletion_timestamp")
-    claimed: list[core_pb2.Pod] = []
+    claimed: list[_Owned] = []
     for pod in candidates:
         ref = controller_ref(pod)
         matches = selector.matches(pod.metadata.labels)
@@ -74,14 +76,14 @@ async def claim_pods(
         if not matches or deleting or pod.metadata.HasField("deletion_timestamp"):
             continue
         if await _adopt(ctl, owner, pod):
-            adopted = core_pb2.Pod()
+            adopted = type(pod)()
             adopted.CopyFrom(pod)
             adopted.metadata.owner_references.append(owner_reference(owner))
             claimed.append(adopted)
     return claimed
 
 
-async def _adopt(ctl: Controller, owner: Message, pod: core_pb2.Pod) -> bool:
+async def _adopt(ctl: Controller, owner: Message, pod: _Owned) -> bool:
     info = REGISTRY.by_message(owner)
     meta = owner.metadata  # type: ignore[attr-defined]
     # A quorum read: never adopt for an owner that is being deleted (RecheckDeletionTimestamp).
@@ -90,7 +92,7 @@ async def _adopt(ctl: Controller, owner: Message, pod: core_pb2.Pod) -> bool:
         return False
     # Optimistic concurrency on the cached pod: if anyone changed it (another controller
     # adopting it), the update conflicts and the next sync looks again.
-    adopted = core_pb2.Pod()
+    adopted = type(pod)()
     adopted.CopyFrom(pod)
     adopted.metadata.owner_references.append(owner_reference(owner))
     try:
@@ -100,9 +102,9 @@ async def _adopt(ctl: Controller, owner: Message, pod: core_pb2.Pod) -> bool:
     return True
 
 
-async def _release(ctl: Controller, owner: Message, pod: core_pb2.Pod) -> None:
+async def _release(ctl: Controller, owner: Message, pod: _Owned) -> None:
     uid = owner.metadata.uid  # type: ignore[attr-defined]
-    released = core_pb2.Pod()
+    released = type(pod)()
     released.CopyFrom(pod)
     kept = [r for r in released.metadata.owner_references if r.uid != uid]
     del released.metadata.owner_references[:]
@@ -111,9 +113,7 @@ async def _release(ctl: Controller, owner: Message, pod: core_pb2.Pod) -> None:
         await ctl.client.update(released)
     except (NotFoundError, ConflictError):
         return
-    ctl.recorder.event(
-        owner, NORMAL, "ReleasedPod", f"Released pod {pod.metadata.name}: labels no longer match"
-    )
+    ctl.recorder.event(owner, NORMAL, "Released", f"Released {pod.metadata.name}: labels no longer match")
 
 
 async def write_status(ctl: Controller, obj: Message, status: Message, attempts: int = 3) -> Message:
