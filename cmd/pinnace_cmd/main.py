@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pinnace_cmd import apiserver, bootstrap
+from pinnace_cmd import apiserver, bootstrap, controller_manager
 from services.machinery import codec
 from services.machinery.manifests import ManifestSourceError, load, read_sources
 
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_arguments(
         sub.add_parser("bootstrap", help="create the CA, certificates and client configurations")
     )
+    controller_manager.add_arguments(
+        sub.add_parser("controller-manager", help="run the controllers (same as pinnace-controller-manager)")
+    )
     return parser
 
 
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "apiserver":
         return apiserver.run(args)
+    if args.command == "controller-manager":
+        return controller_manager.run(args)
     if args.command == "bootstrap":
         return bootstrap.run(args)
     return _validate(args)

@@ -18,6 +18,7 @@ from services.client.client import Client, Resource, kind_info
 from services.client.events import EventRecorder
 from services.client.informer import IndexFunc, Informer
 from services.client.workqueue import RateLimiter, WorkQueue, run_workers
+from services.controllers import metrics
 
 log = structlog.get_logger("controllers")
 
@@ -76,6 +77,9 @@ class Settings:
     secondary_eviction_rate: float = 0.01
     unhealthy_zone_threshold: float = 0.55
     large_cluster_threshold: int = 50
+    # Toleration assumed for the not-ready/unreachable taints when a pod has none (what the
+    # DefaultTolerationSeconds admission plugin would have added).
+    pod_eviction_timeout: float = 300.0
     # Node IPAM
     cluster_cidr: str = "10.244.0.0/16"
     node_cidr_mask_size: int = 24
@@ -142,9 +146,12 @@ class Controller:
 
     async def _handle(self, key: Hashable) -> None:
         started = time.perf_counter()
+        metrics.QUEUE_DEPTH.labels(self.name).set(len(self.queue))
         try:
             await self.sync(key)
+            metrics.SYNCS.labels(self.name, "success").inc()
         except Exception as exc:
+            metrics.SYNCS.labels(self.name, "error").inc()
             retries = self.queue.retries(key)
             if retries >= MAX_RETRIES:
                 self.log.warning("dropping key after retries", key=str(key), error=str(exc))
@@ -153,8 +160,10 @@ class Controller:
             self.log.info("sync failed, retrying", key=str(key), error=str(exc), retries=retries)
             raise
         finally:
+            elapsed = time.perf_counter() - started
             self.syncs += 1
-            self.sync_seconds += time.perf_counter() - started
+            self.sync_seconds += elapsed
+            metrics.SYNC_LATENCY.labels(self.name).observe(elapsed)
 
     async def background(self) -> None:
         """Periodic work besides the queue (node monitor, cron ticks); none by default."""

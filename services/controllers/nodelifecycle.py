@@ -327,6 +327,12 @@ class NodeLifecycleController(Controller):
             if taint.effect != tt.NO_EXECUTE:
                 continue
             allowed = tt.toleration_seconds(cached.spec.tolerations, taint)
+            if (
+                allowed == 0.0
+                and taint.key in (tt.NOT_READY, tt.UNREACHABLE)
+                and not any(tt.tolerates(t, taint) for t in cached.spec.tolerations)
+            ):
+                allowed = self.settings.pod_eviction_timeout
             if allowed is None:
                 continue
             added = seconds(taint.time_added) if taint.HasField("time_added") else time.time()

@@ -153,6 +153,7 @@ def fast_settings() -> Settings:
         node_monitor_grace_period=0.6,
         node_startup_grace_period=0.6,
         eviction_rate=100.0,
+        pod_eviction_timeout=1.0,
         job_backoff_seconds=0.0,
         namespace_retry_seconds=0.1,
         hpa_sync_period=0.1,
