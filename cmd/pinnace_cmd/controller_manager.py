@@ -24,6 +24,7 @@ _CONCURRENCY = {
     "gc": "garbagecollector",
     "namespace": "namespace",
     "serviceaccount-token": "serviceaccount",
+    "job": "job",
 }
 
 
@@ -132,6 +133,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         cluster_cidr=args.cluster_cidr,
         node_cidr_mask_size=args.node_cidr_mask_size,
         namespace_retry_seconds=args.namespace_sync_retry,
+        job_backoff_seconds=args.job_backoff,
     )
 
 

@@ -21,6 +21,7 @@ from services.controllers.base import Controller, ControllerContext, InformerFac
 from services.controllers.deployment import DeploymentController
 from services.controllers.endpoints import EndpointsController
 from services.controllers.garbagecollector import GarbageCollector
+from services.controllers.job import JobController
 from services.controllers.namespace import NamespaceController
 from services.controllers.nodeipam import NodeIpamController
 from services.controllers.nodelifecycle import NodeLifecycleController
@@ -42,6 +43,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "deployment": DeploymentController,
     "nodeipam": NodeIpamController,
     "nodelifecycle": NodeLifecycleController,
+    "job": JobController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"

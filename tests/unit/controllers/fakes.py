@@ -46,6 +46,8 @@ class FakeKubelet:
         self._next_node = itertools.cycle(self.nodes)
         self._tasks: set[asyncio.Task[None]] = set()
         self.paused = False
+        # When set, a Running pod finishes with the phase it returns (None: keeps running).
+        self.finish: Callable[[core_pb2.Pod], str | None] | None = None
 
     async def start(self) -> None:
         self.informer.start()
@@ -78,10 +80,31 @@ class FakeKubelet:
                     await self.client.bind(pod.metadata.name, pod.metadata.namespace, next(self._next_node))
                 return
             if pod.status.phase == "Pending" and self.auto_ready:
-                await self.set_status(pod.metadata.namespace, pod.metadata.name, phase="Running", ready=True)
+                await self.set_status(
+                    pod.metadata.namespace, pod.metadata.name, phase="Running", ready=True, expect="Pending"
+                )
+            elif pod.status.phase == "Running" and self.finish is not None:
+                outcome = self.finish(pod)
+                if outcome is not None:
+                    code = 0 if outcome == "Succeeded" else 1
+                    await self.set_status(
+                        pod.metadata.namespace,
+                        pod.metadata.name,
+                        phase=outcome,
+                        ready=False,
+                        exit_code=code,
+                        expect="Running",
+                    )
 
     async def set_status(
-        self, namespace: str, name: str, *, phase: str = "Running", ready: bool = True, exit_code: int = 0
+        self,
+        namespace: str,
+        name: str,
+        *,
+        phase: str = "Running",
+        ready: bool = True,
+        exit_code: int = 0,
+        expect: str = "",
     ) -> None:
         for _ in range(10):
             try:
@@ -89,6 +112,8 @@ class FakeKubelet:
             except NotFoundError:
                 return
             assert isinstance(pod, core_pb2.Pod)
+            if expect and pod.status.phase != expect:
+                return  # a newer event already moved the pod on
             pod.status.phase = phase
             if not pod.status.pod_ip:
                 n = next(self._ips)
