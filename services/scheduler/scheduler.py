@@ -70,6 +70,7 @@ class Scheduler:
         self.scheduled = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reported = (0, 0, 0, 0)
+        self.synced = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -118,6 +119,7 @@ class Scheduler:
             pods.start()
             await pods.wait_synced()
             log.info("scheduler caches synced", scheduler=self.name, nodes=self.cache.node_count())
+            self.synced.set()
             housekeeping = asyncio.create_task(self._housekeeping())
             try:
                 await self._loop()
@@ -133,6 +135,10 @@ class Scheduler:
             for informer in self.informers.values():
                 await informer.stop()
             await self.recorder.close()
+
+    async def informers_synced(self) -> None:
+        """Returns once every informer has listed (tests and benchmarks wait for this)."""
+        await self.synced.wait()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -78,10 +78,8 @@ class InterPodAffinity(Filter):
         return None
 
     def filter(self, pod: PodInfo, node: NodeInfo, state: CycleState) -> Reasons | None:
+        # Kubernetes' order: the pod's affinity, its anti-affinity, then existing pods' anti-affinity.
         node_labels = node.labels
-        existing: set[tuple[str, str]] = state.data["existing_anti"]
-        if existing and any((key, value) in existing for key, value in node_labels.items()):
-            return EXISTING_ANTI
         if pod.required_affinity and not state.data["self_match"]:
             for term, domains in zip(pod.required_affinity, state.data["affinity"], strict=True):
                 value = node_labels.get(term.topology_key)
@@ -93,4 +91,7 @@ class InterPodAffinity(Filter):
                 value = node_labels.get(term.topology_key)
                 if value is not None and (term.topology_key, value) in anti:
                     return ANTI_AFFINITY
+        existing: set[tuple[str, str]] = state.data["existing_anti"]
+        if existing and any((key, value) in existing for key, value in node_labels.items()):
+            return EXISTING_ANTI
         return None

@@ -54,6 +54,9 @@ def make_pod(
     if priority is not None:
         pod.spec.priority = priority
     for key, value in spec.items():
+        if isinstance(value, str | int | bool):
+            setattr(pod.spec, key, value)
+            continue
         target = getattr(pod.spec, key)
         if isinstance(value, dict) and not hasattr(target, "CopyFrom"):
             target.update(value)
