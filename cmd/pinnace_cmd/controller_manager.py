@@ -99,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--namespace-sync-retry", type=duration, default=1.0, help="re-check of a terminating namespace"
     )
+    parser.add_argument(
+        "--job-backoff", type=duration, default=10.0, help="first back-off before replacing failed Job pods"
+    )
     for flag, name in _CONCURRENCY.items():
         parser.add_argument(
             f"--concurrent-{flag}-syncs", type=int, default=0, help=f"workers of the {name} controller"
