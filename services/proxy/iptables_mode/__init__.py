@@ -1,0 +1,1 @@
+"""iptables mode: KUBE-SERVICES/KUBE-SVC-*/KUBE-SEP-* applied with iptables-restore."""

@@ -1,0 +1,1 @@
+"""userspace mode: a proxy socket per service port, reached through KUBE-PORTALS-* redirects."""
