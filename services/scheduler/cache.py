@@ -34,6 +34,11 @@ class Cache:
         self.label_index: dict[tuple[str, str], set[str]] = {}
         self.key_index: dict[str, set[str]] = {}
         self.pods_with_affinity: dict[str, PodInfo] = {}
+        # Required anti-affinity terms of placed pods, grouped by term: replicas share theirs,
+        # so the symmetric check matches each distinct term once.
+        self.anti_terms: dict[AffinityTerm, dict[str, PodInfo]] = {}
+        # Pods whose terms score other pods (preferred terms, required affinity).
+        self.pods_scoring_others: dict[str, PodInfo] = {}
         self.claims: dict[tuple[str, str], set[str]] = {}
         self.image_nodes: dict[str, int] = {}
         self.namespace_labels: dict[str, dict[str, str]] = {}
@@ -120,6 +125,19 @@ class Cache:
                 self.pods_with_affinity[pod.key] = pod
             else:
                 self.pods_with_affinity.pop(pod.key, None)
+            for term in pod.required_anti_affinity:
+                holders = self.anti_terms.setdefault(term, {})
+                if add:
+                    holders[pod.key] = pod
+                else:
+                    holders.pop(pod.key, None)
+                    if not holders:
+                        del self.anti_terms[term]
+            if pod.preferred_affinity or pod.preferred_anti_affinity or pod.required_affinity:
+                if add:
+                    self.pods_scoring_others[pod.key] = pod
+                else:
+                    self.pods_scoring_others.pop(pod.key, None)
         for claim in pod.claims:
             users = self.claims.setdefault((pod.namespace, claim), set())
             if add:

@@ -21,16 +21,17 @@ ANTI_AFFINITY: Reasons = ("node(s) didn't match pod anti-affinity rules",)
 
 def existing_anti_domains(pod: PodInfo, cache: Cache, excluded: set[str]) -> set[Domain]:
     domains: set[Domain] = set()
-    for other in cache.pods_with_affinity.values():
-        if not other.required_anti_affinity or other.key == pod.key or other.key in excluded:
+    for term, holders in cache.anti_terms.items():
+        if not term.matches_pod(pod, cache.namespace_labels):
             continue
-        node = cache.node_of(other.key)
-        if node is None:
-            continue
-        for term in other.required_anti_affinity:
-            value = node.labels.get(term.topology_key)
-            if value is not None and term.matches_pod(pod, cache.namespace_labels):
-                domains.add((term.topology_key, value))
+        key = term.topology_key
+        for other in holders.values():
+            if other.key == pod.key or other.key in excluded:
+                continue
+            node = cache.node_of(other.key)
+            value = node.labels.get(key) if node is not None else None
+            if value is not None:
+                domains.add((key, value))
     return domains
 
 
@@ -59,7 +60,7 @@ class InterPodAffinity(Filter):
     def applies(self, pod: PodInfo, cache: Cache) -> bool:
         if pod.required_affinity or pod.required_anti_affinity:
             return True
-        return any(p.required_anti_affinity for p in cache.pods_with_affinity.values())
+        return bool(cache.anti_terms)
 
     def prefilter(self, state: CycleState) -> str | None:
         pod, cache = state.pod, state.cache

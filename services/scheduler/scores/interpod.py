@@ -20,7 +20,7 @@ class InterPodAffinityPreferred(Score):
     default_weight = 2
 
     def applies(self, pod: PodInfo, cache: Cache) -> bool:
-        return bool(pod.preferred_affinity or pod.preferred_anti_affinity or cache.pods_with_affinity)
+        return bool(pod.preferred_affinity or pod.preferred_anti_affinity or cache.pods_scoring_others)
 
     def prescore(self, state: CycleState) -> None:
         pod, cache = state.pod, state.cache
@@ -38,7 +38,7 @@ class InterPodAffinityPreferred(Score):
                     if other.key != pod.key:
                         add(term.topology_key, cache.node_of(other.key), sign * term.weight)
         namespaces = cache.namespace_labels
-        for other in cache.pods_with_affinity.values():
+        for other in cache.pods_scoring_others.values():
             if other.key == pod.key:
                 continue
             node = cache.node_of(other.key)
