@@ -18,6 +18,7 @@ from services.client.events import EventRecorder
 from services.client.leaderelection import LeaderElector
 from services.controllers import metrics
 from services.controllers.base import Controller, ControllerContext, InformerFactory, Settings
+from services.controllers.daemonset import DaemonSetController
 from services.controllers.deployment import DeploymentController
 from services.controllers.endpoints import EndpointsController
 from services.controllers.garbagecollector import GarbageCollector
@@ -44,6 +45,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "nodeipam": NodeIpamController,
     "nodelifecycle": NodeLifecycleController,
     "job": JobController,
+    "daemonset": DaemonSetController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"
