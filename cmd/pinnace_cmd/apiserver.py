@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from services.apiserver.server import Config, serve
+from services.apiserver.server import DEFAULT_ADMISSION_PLUGINS, Config, serve
 from services.machinery.logs import configure_logging
 
 
@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ordered modes: Node, RBAC, AlwaysAllow, AlwaysDeny (AlwaysAllow with --insecure)",
     )
     security.add_argument("--anonymous-auth", action="store_true", help="accept requests without credentials")
+    parser.add_argument(
+        "--admission-plugins",
+        default=",".join(DEFAULT_ADMISSION_PLUGINS),
+        help="ordered admission plugins: NamespaceLifecycle, NodeRestriction, SecurityContextDeny, "
+        "AlwaysAdmit, AlwaysDeny (ServiceAllocation always runs)",
+    )
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -94,6 +100,7 @@ def config_from(args: argparse.Namespace) -> Config:
         if args.insecure
         else [m for m in args.authorization_mode.split(",") if m],
         anonymous_auth=args.anonymous_auth,
+        admission_plugins=[p for p in args.admission_plugins.split(",") if p],
     )
 
 

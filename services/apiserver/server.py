@@ -21,8 +21,11 @@ from prometheus_client import start_http_server
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import bootstrap, errors
+from services.apiserver.admission import always
 from services.apiserver.admission.chain import AdmissionChain, AdmissionPlugin
 from services.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from services.apiserver.admission.node_restriction import NodeRestriction
+from services.apiserver.admission.security_context_deny import SecurityContextDeny
 from services.apiserver.admission.service_allocation import ServiceAllocation
 from services.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from services.apiserver.auth.authn import Authenticator, load_token_file
@@ -42,6 +45,7 @@ from services.machinery.validation import ServiceRules
 
 log = structlog.get_logger("apiserver")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_ADMISSION_PLUGINS = ("NamespaceLifecycle", "NodeRestriction")
 SERVICE_NAME = apiserver_pb2.DESCRIPTOR.services_by_name["API"].full_name
 
 
@@ -60,6 +64,8 @@ class Config:
     history_seconds: float = 300.0
     compaction_interval_seconds: float = 60.0
     event_ttl_seconds: float = 3600.0
+    # Ordered admission plugins by name (see APIServer.__init__), then extra plugin objects.
+    admission_plugins: list[str] = field(default_factory=lambda: list(DEFAULT_ADMISSION_PLUGINS))
     extra_admission: list[AdmissionPlugin] = field(default_factory=list)
     # Security. The library default is a plaintext development server with authentication and
     # authorisation off; the program (cmd/pinnace_cmd/apiserver.py) requires TLS unless asked.
@@ -97,11 +103,19 @@ class APIServer:
         node_ports = NodePortAllocator(self.storage, *config.node_port_range)
         self.cluster_ips = cluster_ips
         self.registry = Registry(self.storage, AdmissionChain([]), ServiceRules(config.node_port_range))
-        plugins: list[AdmissionPlugin] = [
-            NamespaceLifecycle(self._namespace),
-            ServiceAllocation(cluster_ips, node_ports),
-            *config.extra_admission,
-        ]
+        available: dict[str, Callable[[], AdmissionPlugin]] = {
+            "NamespaceLifecycle": lambda: NamespaceLifecycle(self._namespace),
+            "NodeRestriction": NodeRestriction,
+            "SecurityContextDeny": SecurityContextDeny,
+            "AlwaysAdmit": always.AlwaysAdmit,
+            "AlwaysDeny": always.AlwaysDeny,
+        }
+        unknown = [name for name in config.admission_plugins if name not in available]
+        if unknown:
+            raise ValueError(f"unknown admission plugin(s) {unknown}; known: {sorted(available)}")
+        # Address allocation is part of storing a Service, not an optional plugin.
+        plugins = [available[name]() for name in config.admission_plugins]
+        plugins += [ServiceAllocation(cluster_ips, node_ports), *config.extra_admission]
         self.registry.admission = AdmissionChain(plugins)
         self.server: grpc.aio.Server | None = None
         self.port = 0
