@@ -22,7 +22,7 @@ async def test_node_restriction(cluster: Cluster) -> None:
     await kubelet.create(mirror("static-a", "node-a"))
     with pytest.raises(errors.ForbiddenError, match="can only create mirror pods"):
         await kubelet.create(pod("plain", node="node-a"))
-    with pytest.raises(errors.ForbiddenError, match="spec.nodeName set to itself"):
+    with pytest.raises(errors.ForbiddenError, match=r"spec\.nodeName set to itself"):
         await kubelet.create(mirror("static-b", "node-b"))
     bad = mirror("static-secret", "node-a")
     bad.spec.volumes.add(name="s").secret.secret_name = "x"
