@@ -28,6 +28,7 @@ from services.controllers.nodeipam import NodeIpamController
 from services.controllers.nodelifecycle import NodeLifecycleController
 from services.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from services.controllers.serviceaccount import ServiceAccountController
+from services.controllers.statefulset import StatefulSetController
 
 log = structlog.get_logger("controller-manager")
 
@@ -46,6 +47,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "nodelifecycle": NodeLifecycleController,
     "job": JobController,
     "daemonset": DaemonSetController,
+    "statefulset": StatefulSetController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"
