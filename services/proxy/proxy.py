@@ -53,7 +53,10 @@ def trigger_time(eps: Message) -> float:
 
 
 class KubeProxy:
-    def __init__(self, config: ProxyConfig, client: Client | None = None) -> None:
+    def __init__(
+        self, config: ProxyConfig, client: Client | None = None, proxier: Proxier | None = None
+    ) -> None:
+        """`proxier` replaces the mode's proxier (unit tests use a recording double)."""
         self.config = config
         self.client = client or Client.connect(config.apiserver)
         self.metrics = ProxyMetrics()
@@ -65,7 +68,7 @@ class KubeProxy:
         self.endpoint_changes: ChangeTracker[tuple[Endpoint, ...]] = ChangeTracker()
         self.rules_ns = NodeNamespace(config.netns, workers=1)
         self.sockets_ns = NodeNamespace(config.netns, workers=4)
-        self.proxier: Proxier | None = None
+        self.proxier: Proxier | None = proxier
         self.runner = SyncRunner(self._sync, config.min_sync_period, config.sync_period)
         self.ready = asyncio.Event()
 
@@ -98,7 +101,9 @@ class KubeProxy:
     def _endpoints_changed(self, obj: Message, deleted: bool = False) -> None:
         assert isinstance(obj, core_pb2.Endpoints)
         value = {} if deleted else endpoints_ports(obj)
-        self.endpoint_changes.update(object_key(obj), value, trigger_time(obj))
+        # What the initial list delivers is state, not a change: it has no programming latency.
+        when = trigger_time(obj) if self.ready.is_set() else None
+        self.endpoint_changes.update(object_key(obj), value, when)
         self.health.queued()
         self.runner.request()
 
@@ -127,10 +132,11 @@ class KubeProxy:
 
     async def run(self) -> None:
         """Run until cancelled; rules stay in place when it stops."""
-        backend = await self.rules_ns.run(iptables_backend.detect)
-        self.proxier = self._make_proxier(backend)
+        if self.proxier is None:
+            backend = await self.rules_ns.run(iptables_backend.detect)
+            self.proxier = self._make_proxier(backend)
         await self.proxier.start()
-        log.info("kube-proxy starting", mode=self.config.mode, backend=backend.name, netns=self.config.netns)
+        log.info("kube-proxy starting", mode=self.proxier.mode, netns=self.config.netns)
         await self.http.start(self.config.healthz_listen, self.config.metrics_listen)
         services = Informer(self.client, "services")
         endpoints = Informer(self.client, "endpoints")
