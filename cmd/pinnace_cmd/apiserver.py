@@ -66,10 +66,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ordered modes: Node, RBAC, AlwaysAllow, AlwaysDeny (AlwaysAllow with --insecure)",
     )
     security.add_argument("--anonymous-auth", action="store_true", help="accept requests without credentials")
+    security.add_argument(
+        "--encryption-provider-config",
+        default="",
+        help="EncryptionConfiguration file: resources encrypted at rest (AES-GCM) and their keys",
+    )
+    security.add_argument(
+        "--reencrypt",
+        action="store_true",
+        help="after start-up, store every encrypted resource again with the current first key",
+    )
     parser.add_argument(
         "--admission-plugins",
         default=",".join(DEFAULT_ADMISSION_PLUGINS),
-        help="ordered admission plugins: NamespaceLifecycle, NodeRestriction, SecurityContextDeny, "
+        help="ordered admission plugins: NamespaceLifecycle, NodeRestriction, Priority, SecurityContextDeny, "
         "AlwaysAdmit, AlwaysDeny (ServiceAllocation always runs)",
     )
 
@@ -101,6 +111,8 @@ def config_from(args: argparse.Namespace) -> Config:
         else [m for m in args.authorization_mode.split(",") if m],
         anonymous_auth=args.anonymous_auth,
         admission_plugins=[p for p in args.admission_plugins.split(",") if p],
+        encryption_provider_config=args.encryption_provider_config,
+        reencrypt=args.reencrypt,
     )
 
 

@@ -25,6 +25,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pinnace.api.meta.v1 import meta_pb2
 from services.apiserver import errors, strategies
 from services.apiserver.admission.chain import AdmissionChain, Attributes, Operation
+from services.apiserver.encryption import Transformer
 from services.apiserver.storage.interface import (
     CompactedError,
     ConflictError,
@@ -67,8 +68,15 @@ class ListPage:
 
 
 class Registry:
-    def __init__(self, storage: Storage, admission: AdmissionChain, service_rules: ServiceRules) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        admission: AdmissionChain,
+        service_rules: ServiceRules,
+        transformers: dict[str, Transformer] | None = None,
+    ) -> None:
         self.storage = storage
+        self.transformers = transformers or {}
         self.admission = admission
         self.service_rules = service_rules
         self.caches: dict[str, WatchCache] = {}
@@ -89,27 +97,45 @@ class Registry:
             return f"/registry/{info.plural}/{namespace}/"
         return f"/registry/{info.plural}/"
 
-    @staticmethod
-    def decoder(info: KindInfo) -> Callable[[bytes, int], Message]:
-        def decode(value: bytes, revision: int) -> Message:
+    def decoder(self, info: KindInfo) -> Callable[[KeyValue], Message]:
+        transformer = self.transformers.get(info.plural)
+
+        def decode(kv: KeyValue) -> Message:
+            value = transformer.open(kv.value, kv.key) if transformer is not None else kv.value
             obj: Message = info.message_type.FromString(value)
-            meta_of(obj).resource_version = str(revision)
+            meta_of(obj).resource_version = str(kv.mod_revision)
             return obj
 
         return decode
 
-    @staticmethod
-    def encode(obj: Message) -> bytes:
+    def encode(self, info: KindInfo, obj: Message) -> bytes:
         stored = type(obj)()
         stored.CopyFrom(obj)
-        meta_of(stored).resource_version = ""
+        meta = meta_of(stored)
+        meta.resource_version = ""
         data = stored.SerializeToString(deterministic=True)
         if len(data) > MAX_OBJECT_BYTES:
             raise errors.too_large(MAX_OBJECT_BYTES)
+        transformer = self.transformers.get(info.plural)
+        if transformer is not None:
+            data = transformer.seal(data, self.key(info, meta.namespace, meta.name))
         return data
 
     def _from_kv(self, info: KindInfo, kv: KeyValue) -> Message:
-        return self.decoder(info)(kv.value, kv.mod_revision)
+        return self.decoder(info)(kv)
+
+    async def rewrite_all(self, info: KindInfo) -> int:
+        """Store every object of a kind again, e.g. to re-encrypt Secrets with the current first key."""
+        listed = await self.storage.list(self.prefix(info))
+        rewritten = 0
+        for kv in listed.items:
+            obj = self._from_kv(info, kv)
+            try:
+                await self.storage.update(kv.key, self.encode(info, obj), kv.mod_revision)
+            except (ConflictError, KeyNotFoundError):
+                continue  # written or deleted meanwhile: already in the current form or gone
+            rewritten += 1
+        return rewritten
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -286,7 +312,7 @@ class Registry:
             for attempt in range(_GENERATE_ATTEMPTS if generated else 1):
                 try:
                     kv = await self.storage.create(
-                        self.key(info, meta.namespace, meta.name), self.encode(obj)
+                        self.key(info, meta.namespace, meta.name), self.encode(info, obj)
                     )
                     break
                 except KeyExistsError:
@@ -384,7 +410,7 @@ class Registry:
                 await self.admission.committed_delete(attrs, new)
                 meta.resource_version = str(kv.mod_revision)
                 return new
-            kv = await self.storage.update(key, self.encode(new), revision)
+            kv = await self.storage.update(key, self.encode(info, new), revision)
         except ConflictError:
             await self.admission.rollback(attrs)
             raise errors.stale(info, meta.name) from None
@@ -453,7 +479,7 @@ class Registry:
             marked = self._mark_for_deletion(obj, options)
             try:
                 if marked:
-                    updated = await self.storage.update(key, self.encode(obj), kv.mod_revision)
+                    updated = await self.storage.update(key, self.encode(info, obj), kv.mod_revision)
                     meta.resource_version = str(updated.mod_revision)
                     return obj, False
                 gone = await self.storage.delete(key, kv.mod_revision)

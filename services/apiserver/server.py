@@ -25,6 +25,7 @@ from services.apiserver.admission import always
 from services.apiserver.admission.chain import AdmissionChain, AdmissionPlugin
 from services.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from services.apiserver.admission.node_restriction import NodeRestriction
+from services.apiserver.admission.priority import Priority
 from services.apiserver.admission.security_context_deny import SecurityContextDeny
 from services.apiserver.admission.service_allocation import ServiceAllocation
 from services.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
@@ -33,6 +34,7 @@ from services.apiserver.auth.authz import AlwaysAllow, AlwaysDeny, Authorizer, U
 from services.apiserver.auth.guard import RequestGuard
 from services.apiserver.auth.node import NodeAuthorizer
 from services.apiserver.auth.rbac import RBACAuthorizer
+from services.apiserver.encryption import load_config as load_encryption
 from services.apiserver.metrics import MeteredStorage
 from services.apiserver.registry import Registry
 from services.apiserver.service import APIService
@@ -45,7 +47,7 @@ from services.machinery.validation import ServiceRules
 
 log = structlog.get_logger("apiserver")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-DEFAULT_ADMISSION_PLUGINS = ("NamespaceLifecycle", "NodeRestriction")
+DEFAULT_ADMISSION_PLUGINS = ("NamespaceLifecycle", "NodeRestriction", "Priority")
 SERVICE_NAME = apiserver_pb2.DESCRIPTOR.services_by_name["API"].full_name
 
 
@@ -79,6 +81,9 @@ class Config:
     service_account_key_file: str = ""
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False
+    # Kubernetes' EncryptionConfiguration file: which resources are encrypted at rest, with which keys.
+    encryption_provider_config: str = ""
+    reencrypt: bool = False
 
 
 def build_storage(config: Config) -> Storage:
@@ -102,10 +107,18 @@ class APIServer:
         cluster_ips = ClusterIPAllocator(self.storage, config.service_cidr)
         node_ports = NodePortAllocator(self.storage, *config.node_port_range)
         self.cluster_ips = cluster_ips
-        self.registry = Registry(self.storage, AdmissionChain([]), ServiceRules(config.node_port_range))
+        transformers = (
+            load_encryption(Path(config.encryption_provider_config))
+            if config.encryption_provider_config
+            else {}
+        )
+        self.registry = Registry(
+            self.storage, AdmissionChain([]), ServiceRules(config.node_port_range), transformers
+        )
         available: dict[str, Callable[[], AdmissionPlugin]] = {
             "NamespaceLifecycle": lambda: NamespaceLifecycle(self._namespace),
             "NodeRestriction": NodeRestriction,
+            "Priority": lambda: Priority(self.registry),
             "SecurityContextDeny": SecurityContextDeny,
             "AlwaysAdmit": always.AlwaysAdmit,
             "AlwaysDeny": always.AlwaysDeny,
@@ -222,6 +235,10 @@ class APIServer:
         self.server = server
         await bootstrap.ensure_namespaces(self.registry)
         await bootstrap.ensure_default_policy(self.registry)
+        if self.config.reencrypt:
+            for plural in self.registry.transformers:
+                count = await self.registry.rewrite_all(REGISTRY.by_name(plural))
+                log.info("re-encrypted", resource=plural, objects=count)
         await bootstrap.ensure_kubernetes_service(
             self.registry, self.cluster_ips.first_ip(), self.config.advertise_address, self.port
         )

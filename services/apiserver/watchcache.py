@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import structlog
 from google.protobuf.message import Message
 
-from services.apiserver.storage.interface import EventType, Storage, StoreEvent
+from services.apiserver.storage.interface import EventType, KeyValue, Storage, StoreEvent
 from services.machinery.fields import FieldSelector
 from services.machinery.kinds import KindInfo
 from services.machinery.labels import Selector
@@ -89,7 +89,7 @@ class WatchCache:
         info: KindInfo,
         storage: Storage,
         prefix: str,
-        decode: Callable[[bytes, int], Message],
+        decode: Callable[[KeyValue], Message],
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.info = info
@@ -119,7 +119,7 @@ class WatchCache:
 
     async def _fill(self) -> None:
         listed = await self.storage.list(self.prefix)
-        self.objects = {kv.key: self.decode(kv.value, kv.mod_revision) for kv in listed.items}
+        self.objects = {kv.key: self.decode(kv) for kv in listed.items}
         self.events.clear()
         self.revision = listed.revision
         self.window_start = listed.revision
@@ -142,7 +142,7 @@ class WatchCache:
 
     async def _apply(self, event: StoreEvent) -> None:
         key = event.kv.key
-        obj = self.decode(event.kv.value, event.kv.mod_revision)
+        obj = self.decode(event.kv)
         prev = self.objects.get(key)
         if event.type is EventType.DELETE:
             self.objects.pop(key, None)
