@@ -18,6 +18,7 @@ from services.client.events import EventRecorder
 from services.client.leaderelection import LeaderElector
 from services.controllers import metrics
 from services.controllers.base import Controller, ControllerContext, InformerFactory, Settings
+from services.controllers.cronjob import CronJobController
 from services.controllers.daemonset import DaemonSetController
 from services.controllers.deployment import DeploymentController
 from services.controllers.endpoints import EndpointsController
@@ -48,6 +49,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "job": JobController,
     "daemonset": DaemonSetController,
     "statefulset": StatefulSetController,
+    "cronjob": CronJobController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"
