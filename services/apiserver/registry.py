@@ -364,7 +364,9 @@ class Registry:
             new_meta.deletion_timestamp.CopyFrom(old_meta.deletion_timestamp)
         if old_meta.HasField("deletion_grace_period_seconds"):
             new_meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
-        if strategies.has_status_subresource(info):
+        # A binding sets spec.nodeName and the PodScheduled condition in one write; every other
+        # update leaves status to the status subresource.
+        if strategies.has_status_subresource(info) and subresource != "binding":
             new.ClearField("status")
             if old.HasField("status"):
                 getattr(new, "status").CopyFrom(getattr(old, "status"))  # noqa: B009

@@ -316,26 +316,17 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                 if binding.metadata.uid and binding.metadata.uid != pod.metadata.uid:
                     raise errors.conflict(pods, pod.metadata.name, "the UID of the binding does not match")
                 pod.spec.node_name = binding.target.name
+                kept = [c for c in pod.status.conditions if c.type != "PodScheduled"]
+                del pod.status.conditions[:]
+                pod.status.conditions.extend(kept)
+                condition = pod.status.conditions.add(type="PodScheduled", status="True")
+                condition.last_transition_time.GetCurrentTime()
+                condition.last_transition_time.nanos = 0
 
+            # One write: the node and the PodScheduled condition together.
             bound = await self.registry.update_with(
                 pods, namespace, binding.metadata.name, assign, subresource="binding"
             )
-            assert isinstance(bound, core_pb2.Pod)
-            condition = next((c for c in bound.status.conditions if c.type == "PodScheduled"), None)
-            if condition is None or condition.status != "True":
-
-                def scheduled(pod: Message) -> None:
-                    assert isinstance(pod, core_pb2.Pod)
-                    kept = [c for c in pod.status.conditions if c.type != "PodScheduled"]
-                    del pod.status.conditions[:]
-                    pod.status.conditions.extend(kept)
-                    new = pod.status.conditions.add(type="PodScheduled", status="True")
-                    new.last_transition_time.GetCurrentTime()
-                    new.last_transition_time.nanos = 0
-
-                bound = await self.registry.update_with(
-                    pods, namespace, binding.metadata.name, scheduled, subresource="status"
-                )
             assert isinstance(bound, core_pb2.Pod)
             return apiserver_pb2.BindResponse(pod=bound)
 
