@@ -55,3 +55,48 @@ async def test_pod_runs_and_reports_status(node: Node) -> None:
         raise AssertionError(f"pod not deleted\n{node.logs()}")
     await asyncio.sleep(0.5)
     assert node.containers(running_only=False) == []
+
+
+def _state(pod, name: str = "c"):
+    return next(s for s in pod.status.container_statuses if s.name == name)
+
+
+async def test_restart_policy_backoff_and_probes(node: Node) -> None:
+    client = node.client
+    crash = node.pod("crash", container("c", "sh", "-c", "sleep 1; exit 3"))
+    await client.create(crash)
+    once = node.pod("once", container("c", "sh", "-c", "exit 0"), restart_policy="Never")
+    await client.create(once)
+    failing = node.pod("failing", container("c", "sh", "-c", "exit 2"), restart_policy="Never")
+    await client.create(failing)
+    live = container("c", "sh", "-c", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; sleep 600")
+    live.liveness_probe.exec.command.extend(["cat", "/tmp/healthy"])
+    live.liveness_probe.period_seconds = 1
+    live.liveness_probe.failure_threshold = 1
+    live.liveness_probe.timeout_seconds = 2
+    await client.create(node.pod("live", live))
+    ready = container("c", "sh", "-c", "touch /tmp/ready; sleep 600")
+    ready.readiness_probe.exec.command.extend(["cat", "/tmp/ready"])
+    ready.readiness_probe.period_seconds = 1
+    ready.readiness_probe.failure_threshold = 1
+    await client.create(node.pod("ready", ready))
+
+    await node.wait_pod("once", lambda p: p.status.phase == "Succeeded")
+    pod = await node.wait_pod("failing", lambda p: p.status.phase == "Failed")
+    assert _state(pod).state.terminated.exit_code == 2
+    assert _state(pod).state.terminated.reason == "Error"
+    pod = await node.wait_pod(
+        "crash",
+        lambda p: _state(p).restart_count >= 2 and _state(p).state.waiting.reason == "CrashLoopBackOff",
+    )
+    assert _state(pod).last_state.terminated.exit_code == 3
+    assert pod.status.phase == "Running"
+    pod = await node.wait_pod("live", lambda p: _state(p).restart_count >= 1)
+    pod = await node.wait_pod("ready", lambda p: condition(p, "Ready") == "True")
+    cid = _state(pod).container_id.split("://")[1]
+    node.docker.api.exec_start(node.docker.api.exec_create(cid, ["rm", "/tmp/ready"]))
+    pod = await node.wait_pod("ready", lambda p: condition(p, "Ready") == "False")
+    assert _state(pod).state.HasField("running") and not _state(pod).ready
+    events = await client.list("events", "default")
+    reasons = {(e.involved_object.name, e.reason) for e in events.items}
+    assert ("live", "Unhealthy") in reasons and ("crash", "BackOff") in reasons
