@@ -27,7 +27,7 @@ from services.proxy.iptables_mode.rules import (
 from services.proxy.local_ports import LocalPort, LocalPorts
 from services.proxy.mode import SyncResult
 from services.proxy.netns import NodeNamespace
-from services.proxy.service_port import EndpointsMap, ServicePortName, ServicesMap
+from services.proxy.service_port import Endpoint, EndpointsMap, ServiceInfo, ServicePortName, ServicesMap
 
 
 class IptablesProxier:
@@ -38,6 +38,7 @@ class IptablesProxier:
         self.netns = netns
         self.options = options
         self.applied: dict[ServicePortName, PortRules] = {}
+        self.inputs: dict[ServicePortName, tuple[ServiceInfo, tuple[Endpoint, ...]]] = {}
         self.endpoint_comments = True
         self.local_ports = LocalPorts(netns)
         self.last_restore_bytes = 0
@@ -55,12 +56,16 @@ class IptablesProxier:
     def _rules_for(
         self, name: ServicePortName, services: ServicesMap, endpoints: EndpointsMap
     ) -> PortRules | None:
+        """The port's rules; reused when its service and endpoints are what they were, so a
+        periodic full sync of an unchanged cluster generates nothing."""
         info = services.get(name)
         if info is None:
             return None
-        return port_rules(
-            name, info, endpoints.get(name, ()), self.options, endpoint_comments=self.endpoint_comments
-        )
+        eps = endpoints.get(name, ())
+        previous = self.applied.get(name)
+        if previous is not None and self.inputs.get(name) == (info, eps):
+            return previous
+        return port_rules(name, info, eps, self.options, endpoint_comments=self.endpoint_comments)
 
     async def sync(
         self, services: ServicesMap, endpoints: EndpointsMap, changed: set[ServicePortName] | None
@@ -69,6 +74,7 @@ class IptablesProxier:
         comments = total_endpoints <= LARGE_CLUSTER_ENDPOINTS
         if comments != self.endpoint_comments:
             self.endpoint_comments = comments
+            self.inputs.clear()
             changed = None  # every endpoint rule changes its text
         if changed is None:
             await self._full(services, endpoints)
@@ -91,6 +97,7 @@ class IptablesProxier:
         self.last_restore_bytes = len(script)
         await self.netns.run(self.backend.restore, script)
         self.applied = fresh
+        self.inputs = {name: (services[name], endpoints.get(name, ())) for name in fresh}
         await self._after_sync(services, endpoints, set(self.endpoints_seen) | set(services))
 
     async def _partial(
@@ -109,8 +116,10 @@ class IptablesProxier:
         for name, (_, new) in changes.items():
             if new is None:
                 self.applied.pop(name, None)
+                self.inputs.pop(name, None)
             else:
                 self.applied[name] = new
+                self.inputs[name] = (services[name], endpoints.get(name, ()))
         await self._after_sync(services, endpoints, changed)
 
     async def _after_sync(

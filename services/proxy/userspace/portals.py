@@ -9,7 +9,9 @@ so an operator's iptables-legacy command cannot interleave with our commit.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import functools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -55,6 +57,39 @@ def to_iptc(rule: PortalRule) -> Any:
     return entry
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def compile_rule(rule: PortalRule) -> tuple[bytes, bytes]:
+    """The rule as libiptc's entry and its delete mask.
+
+    python-iptables' Rule.final_check() serializes every match and target and parses them back
+    (`_update_parameters`) before running the xtables final checks: ~0.7 ms a rule, wasted on
+    rules we just parsed. Running only the final checks gives byte-identical entries (unit
+    tested), and caching the bytes makes appending the same portal again (every full sync)
+    cost nothing but the libiptc call."""
+    entry = to_iptc(rule)
+    for part in (entry.target, *entry.matches):
+        if part._module:
+            part._final_check()
+    return bytes(entry.rule), bytes(entry.mask)
+
+
+def _buffer(data: bytes) -> Any:
+    return (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
+
+
+def _append(table: Any, rule: PortalRule, *, prepend: bool = False) -> None:
+    entry = _buffer(compile_rule(rule)[0])
+    if prepend:
+        table.insert_entry(rule.chain, entry, 0)
+    else:
+        table.append_entry(rule.chain, entry)
+
+
+def _delete(table: Any, rule: PortalRule) -> None:
+    entry, mask = compile_rule(rule)
+    table.delete_entry(rule.chain, _buffer(entry), _buffer(mask))
+
+
 def _tables(names: Iterable[str]) -> dict[str, Any]:
     tables = {}
     for name in names:
@@ -83,14 +118,10 @@ def ensure_and_flush(rules: Iterable[PortalRule]) -> None:
                     table.create_chain(chain)
         for jump in JUMPS:
             chain = iptc.Chain(tables[jump.table], jump.chain)
-            if any(r.target.name == jump.target for r in chain.rules):
-                continue
-            if jump.prepend:
-                chain.insert_rule(to_iptc(jump))
-            else:
-                chain.append_rule(to_iptc(jump))
+            if not any(r.target.name == jump.target for r in chain.rules):
+                _append(tables[jump.table], jump, prepend=jump.prepend)
         for rule in rules:
-            iptc.Chain(tables[rule.table], rule.chain).append_rule(to_iptc(rule))
+            _append(tables[rule.table], rule)
         _commit(tables, set(OWNED_CHAINS))
 
 
@@ -105,9 +136,9 @@ def update(removed: Iterable[PortalRule], added: Iterable[PortalRule]) -> None:
         tables = _tables(touched)
         try:
             for rule in removed:
-                iptc.Chain(tables[rule.table], rule.chain).delete_rule(to_iptc(rule))
+                _delete(tables[rule.table], rule)
             for rule in added:
-                iptc.Chain(tables[rule.table], rule.chain).append_rule(to_iptc(rule))
+                _append(tables[rule.table], rule)
             _commit(tables, touched)
         except iptc.IPTCError:
             for table in tables.values():

@@ -69,3 +69,17 @@ def test_jumps_from_the_built_in_chains() -> None:
         '-m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain" '
         "-m addrtype --dst-type LOCAL -j KUBE-NODEPORT-CONTAINER"
     )
+
+
+def test_fast_compiled_entries_equal_python_iptables_own() -> None:
+    """portals.compile_rule skips python-iptables' serialize/parse round trip; the entries it
+    hands to libiptc must be the ones Rule.final_check() would have produced (no root needed:
+    this only parses)."""
+    from services.proxy.userspace import portals
+
+    info = ServiceInfo("10.96.0.10", 53, "udp", node_port=30053, external_ips=("192.168.56.200",))
+    rules = portal_rules(ServicePortName("ns", "dns", "", "udp"), info, 40000, "0.0.0.0", "192.168.56.11")
+    for rule in rules:
+        reference = portals.to_iptc(rule)
+        reference.final_check()
+        assert portals.compile_rule(rule) == (bytes(reference.rule), bytes(reference.mask)), rule
