@@ -122,6 +122,8 @@ class Handlers:
             if len(parts) < 2 or not parts[1].isdigit():
                 raise HandlerError(f"malformed HTTP response: {status_line!r}")
             code = int(parts[1])
+            with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                await reader.readuntil(b"\r\n\r\n")
             body = (await reader.read(MAX_BODY)).decode(errors="replace")
             if not 200 <= code < 400:
                 raise HandlerError(f"HTTP probe failed with statuscode: {code}")

@@ -52,7 +52,7 @@ async def test_missing_objects_then_recovery(node: Node) -> None:
     assert ("noimage", "Failed") in events and ("nocm", "FailedMount") in events
     assert ("nosecret", "Failed") in events and ("noclaim", "FailedMount") in events
 
-    node.docker.api.tag("pinnace/busybox:1.0", image.split(":")[0], "1.0")
+    node.docker.api.tag("pinnace/busybox:1.0", image.split(":", maxsplit=1)[0], "1.0")
     hostdir = Path(tempfile.mkdtemp(prefix="pkl-pv-", dir=node.tmp))
     try:
         secret = core_pb2.Secret(data={"password": b"s3cret"})

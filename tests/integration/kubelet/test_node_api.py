@@ -9,7 +9,7 @@ import pytest
 
 from pinnace.kubelet.v1 import kubelet_pb2 as pb
 from pinnace.kubelet.v1 import kubelet_pb2_grpc as pb_grpc
-from tests.integration.kubelet.harness import Node, container, running
+from tests.integration.kubelet.harness import Node, running
 
 pytestmark = pytest.mark.integration
 
