@@ -28,6 +28,7 @@ from services.controllers.namespace import NamespaceController
 from services.controllers.nodeipam import NodeIpamController
 from services.controllers.nodelifecycle import NodeLifecycleController
 from services.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from services.controllers.resourcequota import ResourceQuotaController
 from services.controllers.serviceaccount import ServiceAccountController
 from services.controllers.statefulset import StatefulSetController
 
@@ -50,6 +51,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "daemonset": DaemonSetController,
     "statefulset": StatefulSetController,
     "cronjob": CronJobController,
+    "resourcequota": ResourceQuotaController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"
