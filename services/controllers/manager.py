@@ -27,6 +27,7 @@ from services.controllers.job import JobController
 from services.controllers.namespace import NamespaceController
 from services.controllers.nodeipam import NodeIpamController
 from services.controllers.nodelifecycle import NodeLifecycleController
+from services.controllers.persistentvolume import PersistentVolumeController
 from services.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from services.controllers.resourcequota import ResourceQuotaController
 from services.controllers.serviceaccount import ServiceAccountController
@@ -52,6 +53,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "statefulset": StatefulSetController,
     "cronjob": CronJobController,
     "resourcequota": ResourceQuotaController,
+    "persistentvolume-binder": PersistentVolumeController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"
