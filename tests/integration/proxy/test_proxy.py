@@ -21,6 +21,7 @@ from tests.integration.proxy.lab import (
     Pod,
     http_get,
     http_get_peer,
+    sh,
     spread,
     try_get,
     udp_ask,
@@ -276,3 +277,63 @@ async def test_healthz_and_metrics(lab: Lab, api: Client, proxies: list[ProxyPro
         'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}',
     ):
         assert name in metrics, name
+
+
+async def test_multi_port_named_service(lab: Lab, api: Client, proxies: list[ProxyProcess]) -> None:
+    backends = lab.nodes[0].pods[:2]
+    name = f"s-{uuid.uuid4().hex[:8]}"
+    svc = core_pb2.Service()
+    svc.metadata.name, svc.metadata.namespace = name, "default"
+    for port_name, number in (("http", 80), ("alt", 81)):
+        port = svc.spec.ports.add(name=port_name, port=number, protocol="TCP")
+        port.target_port.int_val = POD_PORT
+    svc = await api.create(svc)
+    eps = core_pb2.Endpoints()
+    eps.metadata.name, eps.metadata.namespace = name, "default"
+    # "http" has both pods, "alt" only the second: each port is balanced on its own
+    for port_name, pods in (("http", backends), ("alt", backends[1:])):
+        subset = eps.subsets.add()
+        for pod in pods:
+            subset.addresses.add(ip=pod.ip, node_name=pod.node)
+        subset.ports.add(name=port_name, port=POD_PORT, protocol="TCP")
+    await api.create(eps)
+    node_ns = lab.nodes[0].netns
+    ip = svc.spec.cluster_ip
+    await eventually(lab, node_ns, spread, lambda c: set(c) == names(backends), ip, 80, 20)
+    counts = await lab.threads(node_ns).run(spread, ip, 81, 10)
+    assert counts == {backends[1].name: 10}, counts
+
+
+async def test_external_ip_and_load_balancer_ip_from_outside(
+    lab: Lab, api: Client, proxies: list[ProxyProcess]
+) -> None:
+    """Both addresses are given to node 1 (as an operator routes them to a node), so the
+    client outside the cluster reaches them over the LAN."""
+    node = lab.nodes[0]
+    external, balancer = "192.168.56.200", "192.168.56.201"
+    for address in (external, balancer):
+        sh("ip", "-n", node.netns, "addr", "add", f"{address}/32", "dev", "eth0")
+    try:
+        backends = [node.pods[0], lab.nodes[1].pods[0]]
+        name = f"s-{uuid.uuid4().hex[:8]}"
+        svc = core_pb2.Service()
+        svc.metadata.name, svc.metadata.namespace = name, "default"
+        svc.spec.type = "LoadBalancer"
+        svc.spec.external_ips.append(external)
+        port = svc.spec.ports.add(name="http", port=80, protocol="TCP")
+        port.target_port.int_val = POD_PORT
+        svc = await api.create(svc)
+        svc.status.load_balancer.ingress.add(ip=balancer)
+        await api.update_status(svc)
+        eps = core_pb2.Endpoints()
+        eps.metadata.name, eps.metadata.namespace = name, "default"
+        fill_endpoints(eps, backends)
+        await api.create(eps)
+        for address in (external, balancer):
+            answer = await eventually(
+                lab, lab.client_netns, try_get, lambda a: a in names(backends), address, 80
+            )
+            assert answer in names(backends)
+    finally:
+        for address in (external, balancer):
+            sh("ip", "-n", node.netns, "addr", "del", f"{address}/32", "dev", "eth0", check=False)
