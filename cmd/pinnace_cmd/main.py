@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pinnace_cmd import apiserver, bootstrap, controller_manager
+from pinnace_cmd import apiserver, bootstrap, controller_manager, kubelet
 from services.machinery import codec
 from services.machinery.manifests import ManifestSourceError, load, read_sources
 
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     controller_manager.add_arguments(
         sub.add_parser("controller-manager", help="run the controllers (same as pinnace-controller-manager)")
     )
+    kubelet_parser = sub.add_parser("kubelet", help="run the node agent (same as pinnace-kubelet)")
+    kubelet.add_arguments(kubelet_parser)
     return parser
 
 
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "apiserver":
         return apiserver.run(args)
+    if args.command == "kubelet":
+        return kubelet.run(args)
     if args.command == "controller-manager":
         return controller_manager.run(args)
     if args.command == "bootstrap":
