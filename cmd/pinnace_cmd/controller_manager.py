@@ -99,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--namespace-sync-retry", type=duration, default=1.0, help="re-check of a terminating namespace"
     )
+    parser.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration, default=15.0)
+    parser.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=duration, default=300.0)
+    parser.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1)
     parser.add_argument(
         "--job-backoff", type=duration, default=10.0, help="first back-off before replacing failed Job pods"
     )
@@ -137,6 +140,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         node_cidr_mask_size=args.node_cidr_mask_size,
         namespace_retry_seconds=args.namespace_sync_retry,
         job_backoff_seconds=args.job_backoff,
+        hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
+        hpa_downscale_stabilization=args.horizontal_pod_autoscaler_downscale_stabilization,
+        hpa_tolerance=args.horizontal_pod_autoscaler_tolerance,
     )
 
 

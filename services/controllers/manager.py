@@ -28,6 +28,7 @@ from services.controllers.namespace import NamespaceController
 from services.controllers.nodeipam import NodeIpamController
 from services.controllers.nodelifecycle import NodeLifecycleController
 from services.controllers.persistentvolume import PersistentVolumeController
+from services.controllers.podautoscaler import HorizontalPodAutoscalerController
 from services.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from services.controllers.resourcequota import ResourceQuotaController
 from services.controllers.serviceaccount import ServiceAccountController
@@ -54,6 +55,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "cronjob": CronJobController,
     "resourcequota": ResourceQuotaController,
     "persistentvolume-binder": PersistentVolumeController,
+    "horizontalpodautoscaling": HorizontalPodAutoscalerController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"
