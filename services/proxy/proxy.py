@@ -115,7 +115,11 @@ class KubeProxy:
         if not full and not changed:
             return
         start = time.perf_counter()
-        result = await self.proxier.sync(self.services, self.endpoints, None if full else changed)
+        try:
+            result = await self.proxier.sync(self.services, self.endpoints, None if full else changed)
+        except Exception:
+            self.metrics.sync_failures.inc()
+            raise
         elapsed = time.perf_counter() - start
         done = time.time()
         self.metrics.sync_duration.observe(elapsed)

@@ -111,6 +111,8 @@ async def bench_iptables_control(node: NodeNamespace, count: int, rounds: int) -
         # the floor: a bare restore rewriting this service's chains (the same size of change)
         partial_floors.append(await node.run(timed, LEGACY.restore, _redeclare(new)))
         del text
+    # the least any change of the nat table costs: libiptc reads and rewrites the whole table
+    empty_commits = [await node.run(timed, LEGACY.restore, "*nat\nCOMMIT\n") for _ in range(rounds)]
     rules = proxier.rule_counts()
     await proxier.stop()
     return {
@@ -123,6 +125,7 @@ async def bench_iptables_control(node: NodeNamespace, count: int, rounds: int) -
         "partial_s": med(partials),
         "partial_max_s": max(partials),
         "partial_floor_s": med(partial_floors),
+        "empty_commit_s": med(empty_commits),
         "partial_generate_ms": med(generate) * 1000,
     }
 
@@ -286,7 +289,9 @@ async def data_plane(
         }
 
     d, v = summary(direct), summary(via)
-    return {"mode": mode, "direct": d, "cluster_ip": v, "rps_ratio": v["rps"] / d["rps"]}
+    # the median of per-round ratios: each round's pair ran back to back, under the same load
+    ratio = med([b["rps"] / a["rps"] for a, b in zip(direct, via, strict=True)])
+    return {"mode": mode, "direct": d, "cluster_ip": v, "rps_ratio": ratio, "rounds": rounds}
 
 
 # ---------------------------------------------------------------------- main
@@ -300,10 +305,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.skip_data_plane:
             for mode in ("iptables", "userspace"):
                 results["data_plane"].append(
-                    await data_plane(lab, node, mode, args.rounds, args.requests, args.concurrency)
+                    await data_plane(lab, node, mode, args.data_rounds, args.requests, args.concurrency)
                 )
                 print(json.dumps(results["data_plane"][-1]), flush=True)
-        for count in args.services:
+        for count in [] if args.skip_control_plane else args.services:
             results["iptables"].append(await bench_iptables_control(node, count, args.rounds))
             print(json.dumps(results["iptables"][-1]), flush=True)
             results["userspace"].append(await bench_userspace_control(node, count, args.rounds))
@@ -318,13 +323,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> None:
     print("\n## iptables mode: sync time (s), median")
     print(
-        "| services | nat rules | full | floor (bare restore) | full/floor | partial (1 endpoint) | partial floor |"
+        "| services | nat rules | first full | full | floor (bare restore) | full/floor | partial (1 endpoint) "
+        "| partial floor | empty nat commit |"
     )
     for r in results["iptables"]:
         print(
-            f"| {r['services']:,} | {r['rules_nat']:,} | {r['full_s']:.3f} | {r['full_floor_s']:.3f} | "
+            f"| {r['services']:,} | {r['rules_nat']:,} | {r['first_full_s']:.3f} | {r['full_s']:.3f} | "
+            f"{r['full_floor_s']:.3f} | "
             f"{r['full_s'] / r['full_floor_s']:.2f} | {r['partial_s']:.3f} (max {r['partial_max_s']:.3f}) | "
-            f"{r['partial_floor_s']:.3f} |"
+            f"{r['partial_floor_s']:.3f} | {r['empty_commit_s']:.3f} |"
         )
     print("\n## userspace mode: rule programming (s), median")
     print(
@@ -332,11 +339,14 @@ def report(results: dict[str, Any]) -> None:
     )
     for r in results["userspace"]:
         print(
-            f"| {r['services']:,} | {r['rules']:,} | {r['first_full_s']:.3f} | {r['full_s']:.3f} | {r['full_floor_s']:.3f} | "
+            f"| {r['services']:,} | {r['rules']:,} | {r['first_full_s']:.3f} | {r['full_s']:.3f} | "
+            f"{r['full_floor_s']:.3f} | "
             f"{r['partial_s']:.3f} | {r['partial_floor_s']:.3f} |"
         )
     print("\n## data plane")
-    print("| mode | direct rps | ClusterIP rps | ratio | direct p99 ms | ClusterIP p99 ms | errors |")
+    print(
+        "| mode | direct rps | ClusterIP rps | ratio (median of rounds) | direct p99 ms | ClusterIP p99 ms | errors |"
+    )
     for r in results["data_plane"]:
         d, v = r["direct"], r["cluster_ip"]
         print(
@@ -352,9 +362,11 @@ def main() -> None:
     )
     parser.add_argument("--services", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=2000, help="requests per data-plane run")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per data-plane run")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--data-rounds", type=int, default=10, help="interleaved data-plane rounds")
     parser.add_argument("--skip-data-plane", action="store_true")
+    parser.add_argument("--skip-control-plane", action="store_true")
     args = parser.parse_args()
     report(asyncio.run(run(args)))
 

@@ -37,7 +37,7 @@ def fetch(port: int, path: str) -> tuple[int, str]:
         return answer.status, answer.read().decode()
 
 
-async def wait_for(condition, timeout: float = 5.0) -> None:
+async def wait_for(condition, timeout: float = 15.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met"
@@ -50,7 +50,7 @@ async def test_changes_reach_the_proxier_as_partial_syncs(client: Client) -> Non
     proxy = KubeProxy(config, client=client, proxier=recorder)
     task = asyncio.create_task(proxy.run())
     try:
-        await asyncio.wait_for(proxy.ready.wait(), 5)
+        await asyncio.wait_for(proxy.ready.wait(), 15)
         assert recorder.calls[0][0] is None  # the first sync is full
         svc = core_pb2.Service()
         svc.metadata.name, svc.metadata.namespace = "web", "default"

@@ -1,6 +1,15 @@
 import asyncio
+from collections.abc import Callable
 
 from services.proxy.sync_runner import SyncRunner
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll instead of sleeping fixed times: CI machines are slow and shared."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 async def test_first_sync_is_full_and_a_burst_becomes_one_sync() -> None:
@@ -9,16 +18,16 @@ async def test_first_sync_is_full_and_a_burst_becomes_one_sync() -> None:
     async def sync(full: bool) -> None:
         calls.append(full)
 
-    runner = SyncRunner(sync, min_interval=0.2, max_interval=60)
+    runner = SyncRunner(sync, min_interval=0.5, max_interval=60)
     task = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.05)
-    assert calls == [True]
+    await until(lambda: calls == [True])
     for _ in range(20):
         runner.request()
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.05)
     assert calls == [True]  # still inside minSyncPeriod
-    await asyncio.sleep(0.2)
-    assert calls == [True, False]
+    await until(lambda: len(calls) == 2)
+    await asyncio.sleep(0.1)
+    assert calls == [True, False]  # twenty requests, one partial sync
     task.cancel()
 
 
@@ -30,9 +39,9 @@ async def test_a_full_sync_comes_every_sync_period() -> None:
 
     runner = SyncRunner(sync, min_interval=0.0, max_interval=0.1)
     task = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.35)
+    await until(lambda: len(calls) >= 3)
     task.cancel()
-    assert len(calls) >= 3 and all(calls)
+    assert all(calls)
 
 
 async def test_a_failed_sync_is_retried_in_full() -> None:
@@ -45,8 +54,8 @@ async def test_a_failed_sync_is_retried_in_full() -> None:
 
     runner = SyncRunner(sync, min_interval=0.0, max_interval=60)
     task = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.05)
+    await until(lambda: len(calls) == 1)
     runner.request()
-    await asyncio.sleep(1.2)  # retries wait at least a second
+    await until(lambda: len(calls) >= 3)  # retries wait at least a second
     task.cancel()
     assert calls[:3] == [True, False, True]
