@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import re
 import sys
+from pathlib import Path
 
 from prometheus_client import start_http_server
 
 from services.client.client import Client
+from services.client.config import load as load_client_config
 from services.controllers.base import Settings
 from services.controllers.manager import CONTROLLERS, ControllerManager, enabled_controllers
 from services.machinery.logs import configure_logging, get_logger
@@ -50,7 +52,10 @@ def boolean(text: str) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--apiserver", default="127.0.0.1:6443", help="apiserver address (host:port)")
+    parser.add_argument(
+        "--apiserver", default="127.0.0.1:6443", help="apiserver address (host:port), plaintext"
+    )
+    parser.add_argument("--kubeconfig", default="", help="client configuration file (overrides --apiserver)")
     parser.add_argument(
         "--controllers",
         default="*",
@@ -151,7 +156,12 @@ async def serve(args: argparse.Namespace) -> None:
     if args.metrics_listen:
         host, _, port = args.metrics_listen.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0")
-    async with Client.connect(args.apiserver) as client:
+    client = (
+        load_client_config(Path(args.kubeconfig)).client()
+        if args.kubeconfig
+        else Client.connect(args.apiserver)
+    )
+    async with client:
         manager = ControllerManager(
             client,
             settings_from(args),

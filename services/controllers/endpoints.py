@@ -117,6 +117,9 @@ class EndpointsController(Controller):
         )
         self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_added)
         self.endpoints.add_handlers(on_delete=self._endpoints_deleted)
+        # Our own last write per key: until the watch delivers it, the cache holds an older
+        # resourceVersion and an update from it would only conflict.
+        self.written: dict[str, core_pb2.Endpoints] = {}
 
     def services_for(self, pod: Message) -> set[str]:
         keys: set[str] = set()
@@ -142,6 +145,7 @@ class EndpointsController(Controller):
     def _endpoints_deleted(self, ep: Message) -> None:
         # Someone deleted Endpoints we manage: recreate them.
         key = f"{ep.metadata.namespace}/{ep.metadata.name}"  # type: ignore[attr-defined]
+        self.written.pop(key, None)
         if self.services.store.get(key) is not None:
             self.enqueue(key)
 
@@ -157,10 +161,22 @@ class EndpointsController(Controller):
                 pods.append(pod)
         return pods
 
+    def _current(self, key: str) -> Message | None:
+        cached = self.endpoints.store.get(key)
+        mine = self.written.get(key)
+        if mine is None:
+            return cached
+        seen = int(cached.metadata.resource_version or 0) if cached is not None else -1  # type: ignore[attr-defined]
+        if seen >= int(mine.metadata.resource_version or 0):
+            del self.written[key]
+            return cached
+        return mine
+
     async def sync(self, key: str) -> None:
         namespace, name = split_key(key)
         svc = self.services.store.get(key)
         if svc is None:
+            self.written.pop(key, None)
             with contextlib.suppress(NotFoundError):
                 await self.client.delete("endpoints", name, namespace)
             return
@@ -168,7 +184,7 @@ class EndpointsController(Controller):
         if not svc.spec.selector:
             return  # endpoints of selector-less services are the user's
         subsets = build_subsets(svc, self._selected_pods(svc))
-        current = self.endpoints.store.get(key)
+        current = self._current(key)
         if isinstance(current, core_pb2.Endpoints):
             if list(current.subsets) == subsets and dict(current.metadata.labels) == dict(
                 svc.metadata.labels
@@ -180,13 +196,13 @@ class EndpointsController(Controller):
             updated.subsets.extend(subsets)
             updated.metadata.labels.clear()
             updated.metadata.labels.update(svc.metadata.labels)
-            await self.client.update(updated)
+            self.written[key] = await self.client.update(updated)
             return
         endpoints = core_pb2.Endpoints(subsets=subsets)
         endpoints.metadata.name, endpoints.metadata.namespace = name, namespace
         endpoints.metadata.labels.update(svc.metadata.labels)
         try:
-            await self.client.create(endpoints)
+            self.written[key] = await self.client.create(endpoints)
         except AlreadyExistsError:
             # Our cache is behind: fetch and update on the retry.
             fresh = await self.client.get("endpoints", name, namespace)
@@ -195,4 +211,4 @@ class EndpointsController(Controller):
             fresh.subsets.extend(subsets)
             fresh.metadata.labels.clear()
             fresh.metadata.labels.update(svc.metadata.labels)
-            await self.client.update(fresh)
+            self.written[key] = await self.client.update(fresh)

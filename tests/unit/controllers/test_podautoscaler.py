@@ -35,13 +35,13 @@ spec:
 
 
 class FakeMetrics:
-    """Every pod uses the same CPU; tests set it."""
+    """A total CPU load shared evenly by the running pods, as a load balancer would spread it."""
 
     def __init__(self) -> None:
-        self.millicores = 0
+        self.total = 0
 
     async def pod_cpu_millicores(self, namespace: str, pods: list[str]) -> Mapping[str, int]:
-        return dict.fromkeys(pods, self.millicores)
+        return dict.fromkeys(pods, self.total // max(len(pods), 1))
 
 
 def replicas_are(client: Client, n: int):
@@ -64,19 +64,19 @@ async def test_scales_up_on_load_and_down_after_stabilization(
         return (await client.get("replicasets", "web", "default")).status.ready_replicas == 2
 
     await until(running)
-    metrics.millicores = 100  # 100 % of the request against a 50 % target: double
+    metrics.total = 200  # 100 % of each pod's request against a 50 % target: double
     await client.create(manifest(HPA))
     await until(replicas_are(client, 4))
 
     async def status() -> bool:
         hpa = await client.get("horizontalpodautoscalers", "web", "default")
-        return hpa.status.current_cpu_utilization_percentage == 100 and hpa.status.desired_replicas == 4
+        return hpa.status.current_cpu_utilization_percentage == 50 and hpa.status.desired_replicas == 4
 
     await until(status)
-    metrics.millicores = 52  # within the 10 % tolerance of the target: no change
+    metrics.total = 208  # 52 % per pod: within the 10 % tolerance of the target, no change
     await until(lambda: _utilization_is(client, 52))
     assert (await client.get("replicasets", "web", "default")).spec.replicas == 4
-    metrics.millicores = 10  # light load: scale down, but only after the stabilization window
+    metrics.total = 40  # light load: scale down, but only after the stabilization window
     await until(replicas_are(client, 1), timeout=10)
     await harness.recorder.flush()
     reasons = {e.reason for e in (await client.list("events", "default")).items}
