@@ -273,3 +273,37 @@ def test_proportions_and_hash() -> None:
     assert du.template_hash(d.spec.template) == du.template_hash(d.spec.template)
     assert du.template_hash(d.spec.template) != du.template_hash(d.spec.template, 1)
     assert du.surge_and_unavailable(d) == (1, 1)
+
+
+async def test_conflict_storm_converges_to_the_last_spec_without_extra_pods(
+    client: Client, harness: Harness, kubelet: FakeKubelet
+) -> None:
+    start(harness)
+    await harness.start()
+    await client.create(deployment())
+    await until(complete(client))
+
+    async def writer(images: list[str], sizes: list[int]) -> None:
+        for image, size in zip(images, sizes, strict=True):
+            for _ in range(30):
+                try:
+                    d = await get_d(client)
+                    d.spec.template.spec.containers[0].image = image
+                    d.spec.replicas = size
+                    await client.update(d)
+                    break
+                except Exception:
+                    await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
+
+    await asyncio.gather(
+        writer(["pinnace/busybox:a", "pinnace/busybox:b", "pinnace/busybox:c"], [6, 2, 5]),
+        writer(["pinnace/busybox:d", "pinnace/busybox:e"], [3, 7]),
+    )
+    final = await get_d(client)
+    image, replicas = final.spec.template.spec.containers[0].image, final.spec.replicas
+    await until(complete(client, replicas=replicas), timeout=30)
+    await asyncio.sleep(0.3)
+    pods = await active_pods(client)
+    assert len(pods) == replicas
+    assert {p.spec.containers[0].image for p in pods} == {image}
