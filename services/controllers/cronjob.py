@@ -25,7 +25,7 @@ from services.client.errors import AlreadyExistsError, NotFoundError
 from services.client.events import NORMAL, WARNING
 from services.controllers.base import Controller, ControllerContext, object_key
 from services.controllers.job import finished_condition
-from services.controllers.podutil import controller_ref, owner_reference
+from services.controllers.podutil import OWNERSHIP_INDEXERS, controller_ref, owned, owner_reference
 from services.controllers.replicaset import write_status
 from services.machinery import cron
 
@@ -74,7 +74,7 @@ class CronJobController(Controller):
         # so a slow watch never starts a second concurrent run.
         self.unseen: dict[str, dict[str, batch_pb2.Job]] = {}
         self.cronjobs = self.informer("cronjobs")
-        self.jobs = self.informer("jobs")
+        self.jobs = self.informer("jobs", OWNERSHIP_INDEXERS)
         self.cronjobs.add_handlers(on_add=self.enqueue_obj, on_update=lambda _o, n: self.enqueue_obj(n))
         self.jobs.add_handlers(
             on_add=self._job_event, on_update=lambda _o, n: self._job_event(n), on_delete=self._job_event
@@ -110,27 +110,21 @@ class CronJobController(Controller):
             return
         cj = batch_pb2.CronJob()
         cj.CopyFrom(cached)
-        owned = [
-            j
-            for j in self.jobs.store.by_index("namespace", cj.metadata.namespace)
-            if isinstance(j, batch_pb2.Job)
-            and (ref := controller_ref(j)) is not None
-            and ref.uid == cj.metadata.uid
-        ]
+        children = [j for j in owned(self.jobs.store, cj) if isinstance(j, batch_pb2.Job)]
         status = batch_pb2.CronJobStatus()
         status.CopyFrom(cj.status)
         active = [
             j
-            for j in owned
+            for j in children
             if finished_condition(j) is None and not j.metadata.HasField("deletion_timestamp")
         ]
-        for job in owned:
+        for job in children:
             if finished_condition(job) != "Complete" or not job.status.HasField("completion_time"):
                 continue
             done = to_datetime(job.status.completion_time)
             if not status.HasField("last_successful_time") or done > to_datetime(status.last_successful_time):
                 status.last_successful_time.CopyFrom(job.status.completion_time)
-        await self._cleanup(cj, owned)
+        await self._cleanup(cj, children)
         if not (cj.spec.HasField("suspend") and cj.spec.suspend) and not cj.metadata.HasField(
             "deletion_timestamp"
         ):

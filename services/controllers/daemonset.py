@@ -27,7 +27,15 @@ from services.controllers import deployment_util as du
 from services.controllers import taints as tt
 from services.controllers.base import Controller, ControllerContext, object_key
 from services.controllers.expectations import Expectations
-from services.controllers.podutil import controller_ref, is_active, is_available, is_ready, pod_from_template
+from services.controllers.podutil import (
+    OWNERSHIP_INDEXERS,
+    controller_ref,
+    is_active,
+    is_available,
+    is_ready,
+    owned,
+    pod_from_template,
+)
 from services.controllers.replicaset import write_status
 
 REVISION_LABEL = "controller-revision-hash"
@@ -100,7 +108,7 @@ class DaemonSetController(Controller):
         self.expectations = Expectations()
         self.daemonsets = self.informer("daemonsets")
         self.nodes = self.informer("nodes")
-        self.pods = self.informer("pods")
+        self.pods = self.informer("pods", OWNERSHIP_INDEXERS)
         self.daemonsets.add_handlers(
             on_add=self.enqueue_obj, on_update=lambda _o, n: self.enqueue_obj(n), on_delete=self._ds_deleted
         )
@@ -161,7 +169,7 @@ class DaemonSetController(Controller):
         revision = du.template_hash(ds.spec.template)
         by_node: dict[str, list[core_pb2.Pod]] = {}
         stray: list[core_pb2.Pod] = []
-        for pod in self.pods.store.by_index("namespace", ds.metadata.namespace):
+        for pod in owned(self.pods.store, ds):
             ref = controller_ref(pod)
             if not isinstance(pod, core_pb2.Pod) or ref is None or ref.uid != ds.metadata.uid:
                 continue

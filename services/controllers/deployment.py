@@ -28,7 +28,16 @@ from services.client.errors import AlreadyExistsError, ConflictError, NotFoundEr
 from services.client.events import NORMAL, WARNING
 from services.controllers import deployment_util as du
 from services.controllers.base import Controller, ControllerContext, object_key
-from services.controllers.podutil import controller_ref, is_terminal, now_ts, owner_reference, seconds
+from services.controllers.podutil import (
+    OWNERSHIP_INDEXERS,
+    claim_candidates,
+    controller_ref,
+    is_terminal,
+    now_ts,
+    owned,
+    owner_reference,
+    seconds,
+)
 from services.controllers.replicaset import claim_pods, selector_of
 from services.machinery import labels
 
@@ -40,8 +49,8 @@ class DeploymentController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.deployments = self.informer("deployments")
-        self.replicasets = self.informer("replicasets")
-        self.pods = self.informer("pods")
+        self.replicasets = self.informer("replicasets", OWNERSHIP_INDEXERS)
+        self.pods = self.informer("pods", OWNERSHIP_INDEXERS)
         self.deployments.add_handlers(
             on_add=self.enqueue_obj, on_update=lambda _o, n: self.enqueue_obj(n), on_delete=self.enqueue_obj
         )
@@ -95,9 +104,7 @@ class DeploymentController(Controller):
             self.recorder.event(d, WARNING, "SelectingAll", "This deployment is selecting all pods.")
             return
         candidates = [
-            rs
-            for rs in self.replicasets.store.by_index("namespace", d.metadata.namespace)
-            if isinstance(rs, apps_pb2.ReplicaSet)
+            rs for rs in claim_candidates(self.replicasets.store, d) if isinstance(rs, apps_pb2.ReplicaSet)
         ]
         sets = await claim_pods(self, d, selector, candidates)
         if d.metadata.HasField("deletion_timestamp"):
@@ -323,11 +330,8 @@ class DeploymentController(Controller):
                 await self._scale_rs(d, rs, 0)
             await self.sync_status(d, new, old)
             return
-        old_uids = {rs.metadata.uid for rs in old}
-        for pod in self.pods.store.by_index("namespace", d.metadata.namespace):
-            assert isinstance(pod, core_pb2.Pod)
-            ref = controller_ref(pod)
-            if ref is not None and ref.uid in old_uids and not is_terminal(pod):
+        for rs in old:
+            if any(isinstance(p, core_pb2.Pod) and not is_terminal(p) for p in owned(self.pods.store, rs)):
                 await self.sync_status(d, new, old)
                 return  # old pods still running: wait for their deletion events
         new, old, created = await self._new_rs(d, sets, create=True)

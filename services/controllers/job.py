@@ -25,11 +25,13 @@ from services.client.events import NORMAL, WARNING
 from services.controllers.base import Controller, ControllerContext, object_key
 from services.controllers.expectations import Expectations
 from services.controllers.podutil import (
+    OWNERSHIP_INDEXERS,
     controller_ref,
     is_active,
     is_ready,
     least_valuable,
     now_ts,
+    owned,
     pod_from_template,
     restarts,
     seconds,
@@ -55,7 +57,7 @@ class JobController(Controller):
         super().__init__(ctx)
         self.expectations = Expectations()
         self.jobs = self.informer("jobs")
-        self.pods = self.informer("pods")
+        self.pods = self.informer("pods", OWNERSHIP_INDEXERS)
         self.jobs.add_handlers(
             on_add=self.enqueue_obj, on_update=lambda _o, n: self.enqueue_obj(n), on_delete=self._job_deleted
         )
@@ -97,7 +99,7 @@ class JobController(Controller):
 
     def _pods_of(self, job: batch_pb2.Job) -> list[core_pb2.Pod]:
         pods = []
-        for pod in self.pods.store.by_index("namespace", job.metadata.namespace):
+        for pod in owned(self.pods.store, job):
             ref = controller_ref(pod)
             if isinstance(pod, core_pb2.Pod) and ref is not None and ref.uid == job.metadata.uid:
                 pods.append(pod)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.meta.v1 import meta_pb2
+from services.client.informer import IndexFunc
 from services.machinery.kinds import REGISTRY
 
 
@@ -62,6 +64,37 @@ def controller_ref(obj: Message) -> meta_pb2.OwnerReference | None:
         if ref.HasField("controller") and ref.controller:
             return ref
     return None
+
+
+OWNER_INDEX = "controller-uid"
+ORPHAN_INDEX = "orphans"
+
+
+def by_controller_uid(obj: Message) -> list[str]:
+    """Index: objects by their controller's uid, so a sync reads only what its owner controls."""
+    ref = controller_ref(obj)
+    return [ref.uid] if ref is not None else []
+
+
+def orphans_by_namespace(obj: Message) -> list[str]:
+    """Index: objects without a controller, by namespace (the candidates for adoption)."""
+    return [] if controller_ref(obj) is not None else [obj.metadata.namespace]  # type: ignore[attr-defined]
+
+
+OWNERSHIP_INDEXERS: dict[str, IndexFunc] = {
+    OWNER_INDEX: by_controller_uid,
+    ORPHAN_INDEX: orphans_by_namespace,
+}
+
+
+def owned(store: Any, owner: Message) -> list[Message]:
+    return list(store.by_index(OWNER_INDEX, owner.metadata.uid))  # type: ignore[attr-defined]
+
+
+def claim_candidates(store: Any, owner: Message) -> list[Message]:
+    """What an owner may claim: what it controls plus the orphans of its namespace."""
+    meta = owner.metadata  # type: ignore[attr-defined]
+    return [*store.by_index(OWNER_INDEX, meta.uid), *store.by_index(ORPHAN_INDEX, meta.namespace)]
 
 
 def owner_reference(owner: Message, *, block: bool = True) -> meta_pb2.OwnerReference:

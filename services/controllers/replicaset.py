@@ -27,6 +27,8 @@ from services.client.events import NORMAL, WARNING
 from services.controllers.base import Controller, ControllerContext, object_key, split_key
 from services.controllers.expectations import Expectations
 from services.controllers.podutil import (
+    OWNERSHIP_INDEXERS,
+    claim_candidates,
     controller_ref,
     is_active,
     is_available,
@@ -151,7 +153,7 @@ class ReplicaSetController(Controller):
         super().__init__(ctx)
         self.expectations = Expectations()
         self.owners = self.informer(self.resource)
-        self.pods = self.informer("pods")
+        self.pods = self.informer("pods", OWNERSHIP_INDEXERS)
         self.kind = REGISTRY.by_name(self.resource).kind
         self.owners.add_handlers(
             on_add=self.enqueue_obj,
@@ -236,11 +238,9 @@ class ReplicaSetController(Controller):
         if owner is None:
             self.expectations.forget(key)
             return
-        namespace, _ = split_key(key)
+        _namespace, _ = split_key(key)
         selector = selector_of(owner)
-        candidates = [
-            p for p in self.pods.store.by_index("namespace", namespace) if isinstance(p, core_pb2.Pod)
-        ]
+        candidates = [p for p in claim_candidates(self.pods.store, owner) if isinstance(p, core_pb2.Pod)]
         needs_sync = self.expectations.satisfied(key) and not owner.metadata.HasField("deletion_timestamp")  # type: ignore[attr-defined]
         claimed = await claim_pods(self, owner, selector, candidates)
         active = [p for p in claimed if is_active(p)]

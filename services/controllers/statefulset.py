@@ -25,7 +25,14 @@ from services.client.errors import AlreadyExistsError, NotFoundError
 from services.client.events import NORMAL
 from services.controllers import deployment_util as du
 from services.controllers.base import Controller, ControllerContext, object_key
-from services.controllers.podutil import controller_ref, is_available, is_ready, pod_from_template
+from services.controllers.podutil import (
+    OWNERSHIP_INDEXERS,
+    controller_ref,
+    is_available,
+    is_ready,
+    owned,
+    pod_from_template,
+)
 from services.controllers.replicaset import write_status
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -55,7 +62,7 @@ class StatefulSetController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.sets = self.informer("statefulsets")
-        self.pods = self.informer("pods")
+        self.pods = self.informer("pods", OWNERSHIP_INDEXERS)
         self.claims = self.informer("persistentvolumeclaims")
         self.sets.add_handlers(on_add=self.enqueue_obj, on_update=lambda _o, n: self.enqueue_obj(n))
         self.pods.add_handlers(
@@ -77,7 +84,7 @@ class StatefulSetController(Controller):
         sts = apps_pb2.StatefulSet()
         sts.CopyFrom(cached)
         pods: dict[int, core_pb2.Pod] = {}
-        for pod in self.pods.store.by_index("namespace", sts.metadata.namespace):
+        for pod in owned(self.pods.store, sts):
             ref = controller_ref(pod)
             if not isinstance(pod, core_pb2.Pod) or ref is None or ref.uid != sts.metadata.uid:
                 continue
