@@ -35,6 +35,7 @@ class InformerFactory:
         self.resync_seconds = resync_seconds
         self.informers: dict[str, Informer] = {}
         self.started = False
+        self._running: set[str] = set()
 
     def informer(self, resource: Resource, indexers: dict[str, IndexFunc] | None = None) -> Informer:
         info = kind_info(resource)
@@ -52,8 +53,9 @@ class InformerFactory:
 
     def start(self) -> None:
         self.started = True
-        for informer in self.informers.values():
-            if informer._task is None:
+        for plural, informer in self.informers.items():
+            if plural not in self._running:
+                self._running.add(plural)
                 informer.start()
 
     async def wait_synced(self, timeout: float | None = None) -> None:
