@@ -8,7 +8,10 @@ import hashlib
 
 
 def _hash16(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    """First 16 characters of base32(sha256): base32 maps each 5 bytes to 8 characters on its
+    own, so encoding only the first 10 bytes gives the same 16 characters, 3x cheaper (it is
+    computed for every chain of a 10,000-service full sync)."""
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:10]).decode()
 
 
 def port_proto_hash(service_port_name: str, protocol: str) -> str:

@@ -111,7 +111,8 @@ async def bench_iptables_control(node: NodeNamespace, count: int, rounds: int) -
         # the floor: a bare restore rewriting this service's chains (the same size of change)
         partial_floors.append(await node.run(timed, LEGACY.restore, _redeclare(new)))
         del text
-    # the least any change of the nat table costs: libiptc reads and rewrites the whole table
+    # a no-op restore: libiptc reads and parses the whole table, then skips the write because
+    # nothing changed; any real change pays this plus compiling and replacing the whole table
     empty_commits = [await node.run(timed, LEGACY.restore, "*nat\nCOMMIT\n") for _ in range(rounds)]
     rules = proxier.rule_counts()
     await proxier.stop()
@@ -324,7 +325,7 @@ def report(results: dict[str, Any]) -> None:
     print("\n## iptables mode: sync time (s), median")
     print(
         "| services | nat rules | first full | full | floor (bare restore) | full/floor | partial (1 endpoint) "
-        "| partial floor | empty nat commit |"
+        "| partial floor | no-op restore (table read) |"
     )
     for r in results["iptables"]:
         print(
