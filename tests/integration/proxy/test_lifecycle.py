@@ -13,9 +13,9 @@ import pytest
 
 from services.client.client import Client
 from tests.integration.apiserver.process import ApiserverProcess
+from tests.integration.proxy.apihelpers import eventually, make_service, names
 from tests.integration.proxy.conftest import ProxyProcess, run_cleanup
 from tests.integration.proxy.lab import Lab, sh, try_get
-from tests.integration.proxy.test_proxy import eventually, make_service, names
 
 pytestmark = pytest.mark.integration
 
