@@ -11,6 +11,8 @@
   most nodes of a zone are down or every zone is fully down: that looks like a network
   partition rather than dead machines (Borg's lesson), and evicting everything would turn a
   partition into an outage.
+- Pods bound to a node that no longer exists are force-deleted (grace 0: no kubelet is left
+  to confirm), as Kubernetes' pod garbage collector does, so their controllers replace them.
 - The taint manager evicts (deletes) a pod on a NoExecute-tainted node once its toleration
   runs out: at once without a toleration, after tolerationSeconds (300 s from the
   DefaultTolerationSeconds admission plugin) otherwise, counted from the taint's timeAdded.
@@ -128,6 +130,7 @@ class NodeLifecycleController(Controller):
 
     def _node_deleted(self, node: Message) -> None:
         self.observed.pop(node.metadata.name, None)  # type: ignore[attr-defined]
+        self.enqueue(("gone", node.metadata.name))  # type: ignore[attr-defined]
 
     def _lease_seen(self, lease: Message) -> None:
         if lease.metadata.namespace == LEASE_NAMESPACE:  # type: ignore[attr-defined]
@@ -174,6 +177,9 @@ class NodeLifecycleController(Controller):
             if silent and await self._mark_unknown(node):
                 marked.add(name)
         self._compute_zones(marked)
+        for name in list(self.pods.store.indexes[NODE_INDEX]):
+            if self.nodes.store.get(name) is None:
+                self.enqueue(("gone", name))
         for node in self.nodes.store.list():
             assert isinstance(node, core_pb2.Node)
             if node.metadata.name in marked or ready_status(node) != "True":
@@ -262,6 +268,8 @@ class NodeLifecycleController(Controller):
             await self._remove_taints_if_ready(name)
         elif kind == "taint":
             await self._add_taint(name)
+        elif kind == "gone":
+            await self._delete_orphaned_pods(name)
         else:
             await self._sync_pod(name)
 
@@ -314,6 +322,21 @@ class NodeLifecycleController(Controller):
             await self.client.update(node)
         except NotFoundError:
             return
+
+    async def _delete_orphaned_pods(self, node_name: str) -> None:
+        if self.nodes.store.get(node_name) is not None:
+            return
+        for pod in self.pods.store.by_index(NODE_INDEX, node_name):
+            meta = pod.metadata  # type: ignore[attr-defined]
+            try:
+                await self.client.delete(
+                    "pods", meta.name, meta.namespace, grace_period_seconds=0, uid=meta.uid
+                )
+            except (NotFoundError, ConflictError):
+                continue
+            self.log.info(
+                "deleted pod of a deleted node", pod=f"{meta.namespace}/{meta.name}", node=node_name
+            )
 
     async def _sync_pod(self, key: str) -> None:
         cached = self.pods.store.get(key)

@@ -196,3 +196,22 @@ def test_toleration_seconds() -> None:
         key=tt.UNREACHABLE, operator="Exists", effect="NoExecute", toleration_seconds=30
     )
     assert tt.toleration_seconds([timed], taint) == 30
+
+
+async def test_pods_of_a_deleted_node_are_removed(client: Client) -> None:
+    harness = Harness(client)
+    node = HollowNode(client, "gone-node")
+    await node.start()
+    harness.add(NodeLifecycleController)
+    await harness.start()
+    try:
+        await client.create(pod("stranded", node="gone-node"))
+        await node.stop()
+        await client.delete("nodes", "gone-node")
+
+        async def removed() -> bool:
+            return not (await client.list("pods", "default")).items
+
+        await until(removed)
+    finally:
+        await harness.stop()
