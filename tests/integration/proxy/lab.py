@@ -120,6 +120,9 @@ class Lab:
                     pod_ns,
                 )
                 sh("ip", "-n", node_ns, "link", "set", veth, "master", "cbr0", "up")
+                # as the CNI bridge plugin's hairpinMode: a pod reaching itself through a
+                # service leaves and re-enters by the same bridge port
+                sh("ip", "-n", node_ns, "link", "set", veth, "type", "bridge_slave", "hairpin", "on")
                 sh("ip", "-n", pod_ns, "addr", "add", f"{pod.ip}/24", "dev", "eth0")
                 sh("ip", "-n", pod_ns, "link", "set", "eth0", "up")
                 sh("ip", "-n", pod_ns, "route", "add", "default", "via", f"10.244.{index}.1")

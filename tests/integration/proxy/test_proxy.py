@@ -92,7 +92,9 @@ async def test_round_robin_spreads_over_three_endpoints(
     counts = await lab.threads(lab.nodes[0].netns).run(spread, ip, 80, 300)
     assert set(counts) == names(backends), counts
     if proxies[0].mode == "userspace":
-        assert sorted(counts.values()) == [100, 100, 100], counts  # strict round robin
+        # strict round robin: 100 each, give or take a dial retried on the next endpoint
+        # (the first dial timeout is 250 ms, which a loaded CI machine can exceed)
+        assert all(95 <= c <= 105 for c in counts.values()), counts
     else:
         # random with p = 1/3 each: 100 +- 40 is beyond 4.8 standard deviations
         assert all(60 <= c <= 140 for c in counts.values()), counts
@@ -104,7 +106,7 @@ async def test_client_ip_affinity_sticks_then_expires(
     backends = lab.nodes[0].pods[:3]
     svc = await make_service(api, backends, affinity_seconds=1)
     ip = svc.spec.cluster_ip
-    client = lab.nodes[0].pods[0].netns
+    client = lab.nodes[0].pods[0].netns  # also a backend: reaching itself is hairpin traffic
     first = await eventually(lab, client, try_get, lambda a: a in names(backends), ip, 80)
     counts = await lab.threads(client).run(spread, ip, 80, 30)
     assert counts == {first: 30}, counts
@@ -267,3 +269,16 @@ async def test_external_ip_and_load_balancer_ip_from_outside(
     finally:
         for address in (external, balancer):
             sh("ip", "-n", node.netns, "addr", "del", f"{address}/32", "dev", "eth0", check=False)
+
+
+async def test_hairpin_a_pod_reaches_itself_through_its_service(
+    lab: Lab, api: Client, proxies: list[ProxyProcess]
+) -> None:
+    """The KUBE-SEP hairpin rule masquerades a pod's connection to itself, so the reply comes
+    back through the node (in userspace mode the proxy is the peer anyway)."""
+    pod = lab.nodes[0].pods[0]
+    svc = await make_service(api, [pod])
+    ip = svc.spec.cluster_ip
+    await eventually(lab, pod.netns, try_get, lambda a: a == pod.name, ip, 80)
+    name, peer = await lab.threads(pod.netns).run(http_get_peer, ip, 80)
+    assert name == pod.name and peer != pod.ip, peer
