@@ -14,6 +14,7 @@ Listening and outgoing sockets are created in the node's namespace (netns.NodeNa
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import socket
@@ -59,7 +60,7 @@ async def open_listener(netns: NodeNamespace, ip: str, port: int, protocol: str)
     return await netns.run(make)
 
 
-class ProxySocket:
+class ProxySocket(abc.ABC):
     """One service port's proxy: `port` is where the portals send its traffic."""
 
     def __init__(
@@ -70,17 +71,16 @@ class ProxySocket:
         self.lb = lb
         self.netns = netns
         self.port: int = sock.getsockname()[1]
-        self.family = sock.family
 
-    async def start(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def start(self) -> None: ...
 
-    async def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
 
 async def try_connect(
-    name: ServicePortName, client_ip: str, lb: LoadBalancerRR, netns: NodeNamespace, family: int
+    name: ServicePortName, client_ip: str, lb: LoadBalancerRR, netns: NodeNamespace
 ) -> socket.socket | None:
     loop = asyncio.get_running_loop()
     reset = False
@@ -143,7 +143,7 @@ class TCPProxySocket(ProxySocket):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client_ip = writer.get_extra_info("peername")[0]
-        backend = await try_connect(self.name, client_ip, self.lb, self.netns, self.family)
+        backend = await try_connect(self.name, client_ip, self.lb, self.netns)
         if backend is None:
             log.info("no endpoint reachable, resetting client", service=str(self.name), client=client_ip)
             _reset(writer)
