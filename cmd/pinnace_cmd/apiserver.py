@@ -79,8 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--admission-plugins",
         default=",".join(DEFAULT_ADMISSION_PLUGINS),
-        help="ordered admission plugins: NamespaceLifecycle, NodeRestriction, Priority, SecurityContextDeny, "
-        "AlwaysAdmit, AlwaysDeny (ServiceAllocation always runs)",
+        help="ordered admission plugins: NamespaceLifecycle, LimitRanger, DefaultTolerationSeconds, "
+        "NodeRestriction, Priority, ResourceQuota, SecurityContextDeny, AlwaysAdmit, AlwaysDeny "
+        "(ServiceAllocation always runs)",
     )
 
 

@@ -23,9 +23,12 @@ from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import bootstrap, errors
 from services.apiserver.admission import always
 from services.apiserver.admission.chain import AdmissionChain, AdmissionPlugin
+from services.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
+from services.apiserver.admission.limit_ranger import LimitRanger
 from services.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from services.apiserver.admission.node_restriction import NodeRestriction
 from services.apiserver.admission.priority import Priority
+from services.apiserver.admission.resource_quota import ResourceQuotaAdmission
 from services.apiserver.admission.security_context_deny import SecurityContextDeny
 from services.apiserver.admission.service_allocation import ServiceAllocation
 from services.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
@@ -47,7 +50,15 @@ from services.machinery.validation import ServiceRules
 
 log = structlog.get_logger("apiserver")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-DEFAULT_ADMISSION_PLUGINS = ("NamespaceLifecycle", "NodeRestriction", "Priority")
+# Kubernetes' order: mutating plugins first, ResourceQuota last so it charges the final object.
+DEFAULT_ADMISSION_PLUGINS = (
+    "NamespaceLifecycle",
+    "LimitRanger",
+    "DefaultTolerationSeconds",
+    "NodeRestriction",
+    "Priority",
+    "ResourceQuota",
+)
 SERVICE_NAME = apiserver_pb2.DESCRIPTOR.services_by_name["API"].full_name
 
 
@@ -119,6 +130,9 @@ class APIServer:
             "NamespaceLifecycle": lambda: NamespaceLifecycle(self._namespace),
             "NodeRestriction": NodeRestriction,
             "Priority": lambda: Priority(self.registry),
+            "LimitRanger": lambda: LimitRanger(lambda: self.registry),
+            "DefaultTolerationSeconds": DefaultTolerationSeconds,
+            "ResourceQuota": lambda: ResourceQuotaAdmission(lambda: self.registry),
             "SecurityContextDeny": SecurityContextDeny,
             "AlwaysAdmit": always.AlwaysAdmit,
             "AlwaysDeny": always.AlwaysDeny,

@@ -32,6 +32,8 @@ from tests.unit.controllers.test_replicaset import RS
 @pytest.fixture
 async def toleration_server(tmp_path: Path) -> AsyncIterator[APIServer]:
     config = config_for(tmp_path)
+    # The same plugin with test timings instead of the default one.
+    config.admission_plugins = [p for p in config.admission_plugins if p != "DefaultTolerationSeconds"]
     config.extra_admission = [DefaultTolerationSeconds(not_ready_seconds=1, unreachable_seconds=1)]
     apiserver = APIServer(config)
     await apiserver.start()

@@ -41,6 +41,9 @@ spec:
 async def qserver(tmp_path: Path) -> AsyncIterator[APIServer]:
     holder: list[APIServer] = []
     config = config_for(tmp_path)
+    config.admission_plugins = [
+        p for p in config.admission_plugins if p not in ("LimitRanger", "ResourceQuota")
+    ]
     config.extra_admission = [
         LimitRanger(lambda: holder[0].registry),
         ResourceQuotaAdmission(lambda: holder[0].registry),

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from services.apiserver.admission.priority import Priority
 from services.apiserver.server import APIServer
 from services.client.client import Client
 from services.scheduler.config import SchedulerConfig
@@ -20,11 +19,8 @@ from tests.unit.apiserver.conftest import config_for
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[APIServer]:
-    plugin = Priority()
-    config = config_for(tmp_path)
-    config.extra_admission = [plugin]
-    apiserver = APIServer(config)
-    plugin.registry = apiserver.registry
+    # Priority admission is on by default.
+    apiserver = APIServer(config_for(tmp_path))
     await apiserver.start()
     yield apiserver
     await apiserver.stop(grace=0)
