@@ -208,23 +208,14 @@ class SQLiteStorage(Storage):
         return await self._run(op)
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> KeyValue:
-        def op(conn: sqlite3.Connection) -> KeyValue:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                latest = self._latest(conn, key)
-                if latest is None:
-                    raise KeyNotFoundError(key)
-                if expected_revision and latest[0] != expected_revision:
-                    raise ConflictError(key, expected_revision, self._kv(latest))
-                row = self._write(conn, key, 0, 0, latest[4], latest[0], value, latest[6])
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return self._commit_and_publish(conn, row).kv
-
-        return await self._run(op)
+        return await self._replace(key, value, expected_revision)
 
     async def delete(self, key: str, expected_revision: int = 0) -> KeyValue:
+        return await self._replace(key, None, expected_revision)
+
+    async def _replace(self, key: str, value: bytes | None, expected_revision: int) -> KeyValue:
+        """A conditional write of an existing key: a new value, or a tombstone when value is None."""
+
         def op(conn: sqlite3.Connection) -> KeyValue:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -233,7 +224,8 @@ class SQLiteStorage(Storage):
                     raise KeyNotFoundError(key)
                 if expected_revision and latest[0] != expected_revision:
                     raise ConflictError(key, expected_revision, self._kv(latest))
-                row = self._write(conn, key, 0, 1, latest[4], latest[0], None, latest[6])
+                deleted = 1 if value is None else 0
+                row = self._write(conn, key, 0, deleted, latest[4], latest[0], value, latest[6])
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

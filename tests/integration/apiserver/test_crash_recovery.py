@@ -69,6 +69,8 @@ async def test_kill_9_during_write_burst(apiserver: ApiserverProcess) -> None:
     assert len(acknowledged) >= 150
 
     await apiserver.start()
+    # The client's channel saw the server die and is in reconnect back-off: wait for it.
+    await asyncio.wait_for(client.channel.channel_ready(), 20)
     stored = {cm.metadata.name for cm in (await client.list("configmaps", "default")).items}
     assert set(acknowledged) <= stored, "an acknowledged write was lost"
     for cm in (await client.list("configmaps", "default")).items:

@@ -1,36 +1,20 @@
-"""An in-process apiserver with the Priority admission plugin, a client, and a running scheduler."""
+"""An in-process apiserver (Priority admission is on by default), a client, and a running scheduler."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.apiserver.server import APIServer
 from services.client.client import Client
 from services.scheduler.config import SchedulerConfig
 from services.scheduler.scheduler import Scheduler
-from tests.unit.apiserver.conftest import config_for
+from tests.unit.apiserver.conftest import client, server
 
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[APIServer]:
-    # Priority admission is on by default.
-    apiserver = APIServer(config_for(tmp_path))
-    await apiserver.start()
-    yield apiserver
-    await apiserver.stop(grace=0)
-
-
-@pytest.fixture
-async def client(server: APIServer) -> AsyncIterator[Client]:
-    api = Client.connect(f"127.0.0.1:{server.port}", timeout=10)
-    yield api
-    await api.close()
+__all__ = ["client", "fast_config", "server", "start_scheduler"]
 
 
 def fast_config(**overrides: Any) -> SchedulerConfig:
