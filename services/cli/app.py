@@ -1,0 +1,77 @@
+"""pinctl's entry point: global flags, the commands found in services/cli/commands, and the
+one place that turns exceptions into kubectl-like messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import pkgutil
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+import grpc
+
+from services.cli import commands
+from services.cli.context import CommandContext
+from services.cli.errors import EXIT_FAILURE, CLIError, describe_api_error
+from services.client.errors import APIStatusError
+
+Handler = Callable[[CommandContext, argparse.Namespace], Awaitable[int]]
+
+
+def add_global_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("global flags")
+    group.add_argument(
+        "--kubeconfig", default="", help="client configuration file (default: see docs/cli.md)"
+    )
+    group.add_argument("--context", default="", help="context of the configuration file to use")
+    group.add_argument(
+        "-s", "--server", default="", help="API server address HOST:PORT (overrides the context's)"
+    )
+    group.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="with --server: plaintext gRPC, for an apiserver started with --insecure",
+    )
+    group.add_argument("--request-timeout", type=float, default=30.0, help="seconds per API request")
+
+
+def build_parser(prog: str = "pinctl") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="pinctl controls a pinnace cluster (like kubectl)"
+    )
+    add_global_flags(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        module.register(sub)
+    return parser
+
+
+async def _run(handler: Handler, ctx: CommandContext, args: argparse.Namespace) -> int:
+    try:
+        return await handler(ctx, args)
+    finally:
+        await ctx.close()
+
+
+def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ctx = CommandContext(args, out=out or sys.stdout, err=err or sys.stderr)
+    try:
+        return asyncio.run(_run(args.handler, ctx, args))
+    except CLIError as exc:
+        ctx.warn(f"error: {exc.message}")
+        return exc.exit_code
+    except APIStatusError as exc:
+        ctx.warn(describe_api_error(exc))
+        return EXIT_FAILURE
+    except grpc.aio.AioRpcError as exc:
+        ctx.warn(
+            f"error: the server at {ctx.credentials().server} answered {exc.code().name}: {exc.details()}"
+        )
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
