@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
+from pinnace.api.certificates.v1 import certificates_pb2
 from pinnace.api.coordination.v1 import coordination_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.networking.v1 import networking_pb2
@@ -139,6 +140,11 @@ def _job_fields(job: Message) -> dict[str, str]:
 def _service_fields(svc: Message) -> dict[str, str]:
     assert isinstance(svc, core_pb2.Service)
     return {"spec.clusterIP": svc.spec.cluster_ip, "spec.type": svc.spec.type}
+
+
+def _csr_fields(csr: Message) -> dict[str, str]:
+    assert isinstance(csr, certificates_pb2.CertificateSigningRequest)
+    return {"spec.signerName": csr.spec.signer_name}
 
 
 _STATUS = ("status",)
@@ -295,6 +301,17 @@ KINDS: tuple[KindInfo, ...] = (
     ),
     KindInfo("autoscaling", "v1", "Scale", "scales", autoscaling_pb2.Scale, subresource_only=True),
     KindInfo("coordination.k8s.io", "v1", "Lease", "leases", coordination_pb2.Lease),
+    KindInfo(
+        "certificates.k8s.io",
+        "v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        certificates_pb2.CertificateSigningRequest,
+        namespaced=False,
+        short_names=("csr",),
+        subresources=("status", "approval"),
+        extra_fields=_csr_fields,
+    ),
     KindInfo(
         "scheduling.k8s.io",
         "v1",
