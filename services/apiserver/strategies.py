@@ -117,6 +117,10 @@ def validate_update(info: KindInfo, old: Message, new: Message) -> list[FieldErr
         if old.spec.template != new.spec.template:
             errors.append(ferr.invalid("spec.template", "", "field is immutable"))
         _immutable(errors, "spec.completions", old.spec.completions, new.spec.completions)
+        _immutable(errors, "spec.completionMode", old.spec.completion_mode, new.spec.completion_mode)
+    elif isinstance(old, apps_pb2.ControllerRevision) and isinstance(new, apps_pb2.ControllerRevision):
+        if old.data != new.data:
+            errors.append(ferr.invalid("data", "", "field is immutable"))
     elif isinstance(old, (core_pb2.Secret, core_pb2.ConfigMap)) and old.immutable:
         assert isinstance(new, (core_pb2.Secret, core_pb2.ConfigMap))
         binary_changed = (

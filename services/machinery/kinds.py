@@ -277,6 +277,7 @@ KINDS: tuple[KindInfo, ...] = (
         short_names=("sts",),
         subresources=_SCALABLE,
     ),
+    KindInfo("apps", "v1", "ControllerRevision", "controllerrevisions", apps_pb2.ControllerRevision),
     KindInfo(
         "batch",
         "v1",
@@ -349,6 +350,15 @@ KINDS: tuple[KindInfo, ...] = (
         subresources=_STATUS,
     ),
     KindInfo("policy", "v1", "Eviction", "evictions", policy_pb2.Eviction, subresource_only=True),
+    KindInfo(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        policy_pb2.PodDisruptionBudget,
+        short_names=("pdb",),
+        subresources=_STATUS,
+    ),
     KindInfo(
         "storage.k8s.io",
         "v1",

@@ -18,6 +18,7 @@ from pinnace.api.batch.v1 import batch_pb2
 from pinnace.api.coordination.v1 import coordination_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.networking.v1 import networking_pb2
+from pinnace.api.policy.v1 import policy_pb2
 from pinnace.api.rbac.v1 import rbac_pb2
 from pinnace.api.scheduling.v1 import scheduling_pb2
 from pinnace.api.storage.v1 import storage_pb2
@@ -51,9 +52,11 @@ _VALIDATORS: dict[type[Message], _Validator] = {
     apps_pb2.Deployment: workloads.validate_deployment,
     apps_pb2.DaemonSet: workloads.validate_daemon_set,
     apps_pb2.StatefulSet: workloads.validate_stateful_set,
+    apps_pb2.ControllerRevision: workloads.validate_controller_revision,
     batch_pb2.Job: workloads.validate_job,
     batch_pb2.CronJob: workloads.validate_cron_job,
     autoscaling_pb2.HorizontalPodAutoscaler: workloads.validate_hpa,
+    policy_pb2.PodDisruptionBudget: workloads.validate_pod_disruption_budget,
     coordination_pb2.Lease: cluster.validate_lease,
     scheduling_pb2.PriorityClass: cluster.validate_priority_class,
     storage_pb2.StorageClass: cluster.validate_storage_class,

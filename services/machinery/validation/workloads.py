@@ -1,5 +1,6 @@
 """Validation of the controllers' kinds: ReplicationController, ReplicaSet, Deployment,
-DaemonSet, StatefulSet, Job, CronJob and HorizontalPodAutoscaler."""
+DaemonSet, StatefulSet, ControllerRevision, Job, CronJob, HorizontalPodAutoscaler and
+PodDisruptionBudget."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.meta.v1 import meta_pb2
+from pinnace.api.policy.v1 import policy_pb2
 from services.machinery import cron
 from services.machinery import errors as ferr
 from services.machinery import labels as selectors
@@ -19,6 +21,8 @@ from services.machinery.validation.common import nonnegative, positive, supporte
 from services.machinery.validation.pod import validate_pod_template
 
 _PERCENT = re.compile(r"^[0-9]+%$")
+# Kubernetes' maxParallelismForIndexedJob.
+MAX_INDEXED_PARALLELISM = 100000
 
 
 def _template_matches(
@@ -229,6 +233,18 @@ def _validate_job_spec(
         positive(errors, f"{path}.activeDeadlineSeconds", spec.active_deadline_seconds)
     if spec.HasField("completion_mode"):
         supported(errors, f"{path}.completionMode", spec.completion_mode, ("Indexed", "NonIndexed"))
+    if spec.completion_mode == "Indexed":
+        if not spec.HasField("completions"):
+            errors.append(ferr.required(f"{path}.completions", "when completion mode is Indexed"))
+        if spec.HasField("parallelism") and spec.parallelism > MAX_INDEXED_PARALLELISM:
+            errors.append(
+                ferr.invalid(
+                    f"{path}.parallelism",
+                    spec.parallelism,
+                    f"must be less than or equal to {MAX_INDEXED_PARALLELISM} "
+                    "when completion mode is Indexed",
+                )
+            )
     if not spec.HasField("template"):
         errors.append(ferr.required(f"{path}.template"))
         return
@@ -288,4 +304,33 @@ def validate_hpa(hpa: autoscaling_pb2.HorizontalPodAutoscaler) -> list[FieldErro
         )
     if spec.HasField("target_cpu_utilization_percentage"):
         positive(errors, "spec.targetCPUUtilizationPercentage", spec.target_cpu_utilization_percentage)
+    return errors
+
+
+def validate_controller_revision(revision: apps_pb2.ControllerRevision) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not revision.HasField("data"):
+        errors.append(ferr.required("data", "data is mandatory"))
+    nonnegative(errors, "revision", revision.revision)
+    return errors
+
+
+def validate_pod_disruption_budget(pdb: policy_pb2.PodDisruptionBudget) -> list[FieldError]:
+    errors: list[FieldError] = []
+    spec = pdb.spec
+    if spec.HasField("min_available") and spec.HasField("max_unavailable"):
+        errors.append(ferr.invalid("spec", "", "minAvailable and maxUnavailable cannot be both set"))
+    if spec.HasField("min_available"):
+        _int_or_percent(errors, spec.min_available, "spec.minAvailable", at_most_100=True)
+    if spec.HasField("max_unavailable"):
+        _int_or_percent(errors, spec.max_unavailable, "spec.maxUnavailable", at_most_100=True)
+    if spec.HasField("selector"):
+        errors.extend(validate_label_selector(spec.selector, "spec.selector"))
+    if spec.HasField("unhealthy_pod_eviction_policy"):
+        supported(
+            errors,
+            "spec.unhealthyPodEvictionPolicy",
+            spec.unhealthy_pod_eviction_policy,
+            ("AlwaysAllow", "IfHealthyBudget"),
+        )
     return errors

@@ -318,3 +318,25 @@ class StatefulSet(_message.Message):
     spec: StatefulSetSpec
     status: StatefulSetStatus
     def __init__(self, metadata: _Optional[_Union[_meta_pb2.ObjectMeta, _Mapping]] = ..., spec: _Optional[_Union[StatefulSetSpec, _Mapping]] = ..., status: _Optional[_Union[StatefulSetStatus, _Mapping]] = ...) -> None: ...
+
+class ControllerRevisionSpec(_message.Message):
+    __slots__ = ("template",)
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    template: _core_pb2.PodTemplateSpec
+    def __init__(self, template: _Optional[_Union[_core_pb2.PodTemplateSpec, _Mapping]] = ...) -> None: ...
+
+class ControllerRevisionData(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: ControllerRevisionSpec
+    def __init__(self, spec: _Optional[_Union[ControllerRevisionSpec, _Mapping]] = ...) -> None: ...
+
+class ControllerRevision(_message.Message):
+    __slots__ = ("metadata", "data", "revision")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    metadata: _meta_pb2.ObjectMeta
+    data: ControllerRevisionData
+    revision: int
+    def __init__(self, metadata: _Optional[_Union[_meta_pb2.ObjectMeta, _Mapping]] = ..., data: _Optional[_Union[ControllerRevisionData, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...

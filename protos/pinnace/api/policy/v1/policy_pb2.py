@@ -22,16 +22,27 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from pinnace.api.meta.v1 import meta_pb2 as pinnace_dot_api_dot_meta_dot_v1_dot_meta__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"pinnace/api/policy/v1/policy.proto\x12\x15pinnace.api.policy.v1\x1a\x1epinnace/api/meta/v1/meta.proto\"y\n\x08\x45viction\x12\x31\n\x08metadata\x18\x01 \x01(\x0b\x32\x1f.pinnace.api.meta.v1.ObjectMeta\x12:\n\x0e\x64\x65lete_options\x18\x02 \x01(\x0b\x32\".pinnace.api.meta.v1.DeleteOptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"pinnace/api/policy/v1/policy.proto\x12\x15pinnace.api.policy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epinnace/api/meta/v1/meta.proto\"y\n\x08\x45viction\x12\x31\n\x08metadata\x18\x01 \x01(\x0b\x32\x1f.pinnace.api.meta.v1.ObjectMeta\x12:\n\x0e\x64\x65lete_options\x18\x02 \x01(\x0b\x32\".pinnace.api.meta.v1.DeleteOptions\"\x91\x02\n\x17PodDisruptionBudgetSpec\x12\x37\n\rmin_available\x18\x01 \x01(\x0b\x32 .pinnace.api.meta.v1.IntOrString\x12\x34\n\x08selector\x18\x02 \x01(\x0b\x32\".pinnace.api.meta.v1.LabelSelector\x12\x39\n\x0fmax_unavailable\x18\x03 \x01(\x0b\x32 .pinnace.api.meta.v1.IntOrString\x12*\n\x1dunhealthy_pod_eviction_policy\x18\x04 \x01(\tH\x00\x88\x01\x01\x42 \n\x1e_unhealthy_pod_eviction_policy\"\x81\x03\n\x19PodDisruptionBudgetStatus\x12\x1b\n\x13observed_generation\x18\x01 \x01(\x03\x12[\n\x0e\x64isrupted_pods\x18\x02 \x03(\x0b\x32\x43.pinnace.api.policy.v1.PodDisruptionBudgetStatus.DisruptedPodsEntry\x12\x1b\n\x13\x64isruptions_allowed\x18\x03 \x01(\x05\x12\x17\n\x0f\x63urrent_healthy\x18\x04 \x01(\x05\x12\x17\n\x0f\x64\x65sired_healthy\x18\x05 \x01(\x05\x12\x15\n\rexpected_pods\x18\x06 \x01(\x05\x12\x32\n\nconditions\x18\x07 \x03(\x0b\x32\x1e.pinnace.api.meta.v1.Condition\x1aP\n\x12\x44isruptedPodsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x02\x38\x01\"\xc8\x01\n\x13PodDisruptionBudget\x12\x31\n\x08metadata\x18\x01 \x01(\x0b\x32\x1f.pinnace.api.meta.v1.ObjectMeta\x12<\n\x04spec\x18\x02 \x01(\x0b\x32..pinnace.api.policy.v1.PodDisruptionBudgetSpec\x12@\n\x06status\x18\x03 \x01(\x0b\x32\x30.pinnace.api.policy.v1.PodDisruptionBudgetStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pinnace.api.policy.v1.policy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVICTION']._serialized_start=93
-  _globals['_EVICTION']._serialized_end=214
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._loaded_options = None
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._serialized_options = b'8\001'
+  _globals['_EVICTION']._serialized_start=126
+  _globals['_EVICTION']._serialized_end=247
+  _globals['_PODDISRUPTIONBUDGETSPEC']._serialized_start=250
+  _globals['_PODDISRUPTIONBUDGETSPEC']._serialized_end=523
+  _globals['_PODDISRUPTIONBUDGETSTATUS']._serialized_start=526
+  _globals['_PODDISRUPTIONBUDGETSTATUS']._serialized_end=911
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._serialized_start=831
+  _globals['_PODDISRUPTIONBUDGETSTATUS_DISRUPTEDPODSENTRY']._serialized_end=911
+  _globals['_PODDISRUPTIONBUDGET']._serialized_start=914
+  _globals['_PODDISRUPTIONBUDGET']._serialized_end=1114
 # @@protoc_insertion_point(module_scope)
