@@ -1,4 +1,5 @@
 from pinnace.api.apps.v1 import apps_pb2 as _apps_pb2
+from pinnace.api.authentication.v1 import authentication_pb2 as _authentication_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2 as _autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2 as _batch_pb2
 from pinnace.api.coordination.v1 import coordination_pb2 as _coordination_pb2
@@ -231,6 +232,16 @@ class EvictRequest(_message.Message):
 class EvictResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class CreateTokenRequest(_message.Message):
+    __slots__ = ("namespace", "name", "token_request")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    token_request: _authentication_pb2.TokenRequest
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., token_request: _Optional[_Union[_authentication_pb2.TokenRequest, _Mapping]] = ...) -> None: ...
 
 class GetScaleRequest(_message.Message):
     __slots__ = ("resource", "namespace", "name")

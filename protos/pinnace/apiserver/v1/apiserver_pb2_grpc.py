@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from pinnace.api.authentication.v1 import authentication_pb2 as pinnace_dot_api_dot_authentication_dot_v1_dot_authentication__pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2 as pinnace_dot_api_dot_autoscaling_dot_v1_dot_autoscaling__pb2
 from pinnace.apiserver.v1 import apiserver_pb2 as pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2
 
@@ -95,6 +96,11 @@ class APIStub:
                 request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.UpdateScaleRequest.SerializeToString,
                 response_deserializer=pinnace_dot_api_dot_autoscaling_dot_v1_dot_autoscaling__pb2.Scale.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/pinnace.apiserver.v1.API/CreateToken',
+                request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=pinnace_dot_api_dot_authentication_dot_v1_dot_authentication__pb2.TokenRequest.FromString,
+                _registered_method=True)
 
 
 class APIServicer:
@@ -177,6 +183,13 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """serviceaccounts/token: a bound service-account token (authentication.k8s.io/v1 TokenRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -239,6 +252,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.UpdateScale,
                     request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.UpdateScaleRequest.FromString,
                     response_serializer=pinnace_dot_api_dot_autoscaling_dot_v1_dot_autoscaling__pb2.Scale.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.CreateTokenRequest.FromString,
+                    response_serializer=pinnace_dot_api_dot_authentication_dot_v1_dot_authentication__pb2.TokenRequest.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -565,6 +583,33 @@ class API:
             '/pinnace.apiserver.v1.API/UpdateScale',
             pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.UpdateScaleRequest.SerializeToString,
             pinnace_dot_api_dot_autoscaling_dot_v1_dot_autoscaling__pb2.Scale.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pinnace.apiserver.v1.API/CreateToken',
+            pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.CreateTokenRequest.SerializeToString,
+            pinnace_dot_api_dot_authentication_dot_v1_dot_authentication__pb2.TokenRequest.FromString,
             options,
             channel_credentials,
             insecure,
