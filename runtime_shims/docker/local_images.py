@@ -4,6 +4,10 @@
 - pinnace/pause: PID 1 of every pod sandbox (rootfs/pause.sh).
 - pinnace/busybox: busybox with all applets, plus `serve`, an HTTP server that answers with
   the container's hostname and $MESSAGE (rootfs/serve.sh and rootfs/index.cgi).
+- pinnace/redis: Debian's redis-server and redis-cli with their shared libraries, for the
+  guestbook's master and slaves (rootfs/redis.conf).
+- pinnace/guestbook: the guestbook frontend of the notes: busybox httpd serving the page and a
+  CGI backend that talks to Redis with redis-cli (rootfs/guestbook.*).
 
 Each image carries a label with the hash of everything it was built from, so `ensure_images`
 is a no-op (one API call per image) when the images are current.
@@ -19,10 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime_shims.docker.shared_libraries import shared_libraries
+
 BUSYBOX = Path("/bin/busybox")
+# Debian's redis-tools ships the server binary as redis-check-rdb (the redis-server package only
+# adds a symlink and a system service); the binary runs as the server under any other name.
+REDIS_SERVER = Path("/usr/bin/redis-check-rdb")
+REDIS_CLI = Path("/usr/bin/redis-cli")
 IMAGE_VERSION = "1.0"
 PAUSE_IMAGE = f"pinnace/pause:{IMAGE_VERSION}"
 BUSYBOX_IMAGE = f"pinnace/busybox:{IMAGE_VERSION}"
+REDIS_IMAGE = f"pinnace/redis:{IMAGE_VERSION}"
+GUESTBOOK_IMAGE = f"pinnace/guestbook:{IMAGE_VERSION}"
 BUILD_HASH_LABEL = "io.pinnace.build-hash"
 _ROOTFS = Path(__file__).resolve().parent / "rootfs"
 _BUILDER_REVISION = "1"
@@ -83,6 +95,63 @@ def _base(busybox: Path, applets: list[str]) -> tuple[dict[str, tuple[bytes, int
     return files, links
 
 
+def _with_libraries(
+    files: dict[str, tuple[bytes, int]], binaries: dict[str, Path]
+) -> dict[str, tuple[bytes, int]]:
+    """files plus each binary (image path -> host path) and every shared library it loads."""
+    result = dict(files)
+    for image_path, host_path in binaries.items():
+        if not host_path.exists():
+            raise FileNotFoundError(f"{host_path} is missing: install Debian's redis-tools")
+        result[image_path] = (host_path.read_bytes(), 0o755)
+        for library, content in shared_libraries(host_path).items():
+            result[library] = (content, 0o755)
+    return result
+
+
+def _directories(files: dict[str, tuple[bytes, int]], extra: dict[str, int]) -> dict[str, int]:
+    """Every parent folder of files (0755) plus the extra folders with their own modes."""
+    folders = {str(parent): 0o755 for path in files for parent in Path(path).parents if str(parent) != "."}
+    return {**folders, "dev": 0o755, "proc": 0o755, "sys": 0o755, "tmp": 0o1777, **extra}
+
+
+def app_specs(
+    busybox: Path, redis_server: Path = REDIS_SERVER, redis_cli: Path = REDIS_CLI
+) -> list[ImageSpec]:
+    """The guestbook's images: real Redis, and the frontend that stores messages in it."""
+    base, links = _base(busybox, _applets(busybox))
+    redis_binaries = {"usr/bin/redis-server": redis_server, "usr/bin/redis-cli": redis_cli}
+    redis_files = _with_libraries(base, redis_binaries)
+    redis_files["etc/redis/redis.conf"] = ((_ROOTFS / "redis.conf").read_bytes(), 0o644)
+    redis = ImageSpec(
+        "pinnace/redis",
+        (IMAGE_VERSION, "latest"),
+        redis_files,
+        links,
+        _directories(redis_files, {"data": 0o777}),
+        (
+            'CMD ["redis-server", "/etc/redis/redis.conf"]',
+            "ENV PATH=/usr/bin:/bin",
+            "WORKDIR /data",
+            "EXPOSE 6379",
+        ),
+    )
+    frontend_files = _with_libraries(base, {"usr/bin/redis-cli": redis_cli})
+    frontend_files["www/index.html"] = ((_ROOTFS / "guestbook.html").read_bytes(), 0o644)
+    frontend_files["www/guestbook.cgi"] = ((_ROOTFS / "guestbook.cgi").read_bytes(), 0o755)
+    frontend_files["etc/httpd.conf"] = ((_ROOTFS / "guestbook-httpd.conf").read_bytes(), 0o644)
+    frontend_files["bin/guestbook"] = ((_ROOTFS / "guestbook.sh").read_bytes(), 0o755)
+    frontend = ImageSpec(
+        "pinnace/guestbook",
+        (IMAGE_VERSION, "latest"),
+        frontend_files,
+        links,
+        _directories(frontend_files, {}),
+        ('CMD ["guestbook"]', "ENV PATH=/usr/bin:/bin:/sbin", "EXPOSE 80"),
+    )
+    return [redis, frontend]
+
+
 def image_specs(busybox: Path = BUSYBOX) -> list[ImageSpec]:
     if not busybox.exists():
         raise FileNotFoundError(f"{busybox} is missing: install Debian's busybox-static")
@@ -124,7 +193,7 @@ def image_specs(busybox: Path = BUSYBOX) -> list[ImageSpec]:
         },
         ('CMD ["sh"]', "ENV PATH=/bin:/sbin"),
     )
-    return [pause, bb]
+    return [pause, bb, *app_specs(busybox)]
 
 
 def ensure_image(client: Any, spec: ImageSpec) -> bool:

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from runtime_shims.docker.local_images import BUSYBOX_IMAGE, PAUSE_IMAGE, ensure_images
+from runtime_shims.docker.local_images import (
+    BUSYBOX_IMAGE,
+    GUESTBOOK_IMAGE,
+    PAUSE_IMAGE,
+    REDIS_IMAGE,
+    ensure_images,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +49,11 @@ def run(images: Any, created: list[Any], image: str, command: list[str] | None =
 
 
 def test_build_is_idempotent(images: Any) -> None:
-    assert ensure_images(images) == {PAUSE_IMAGE: False, BUSYBOX_IMAGE: False}
-    for reference in (PAUSE_IMAGE, BUSYBOX_IMAGE, "pinnace/pause:latest", "pinnace/busybox:latest"):
+    every = (PAUSE_IMAGE, BUSYBOX_IMAGE, REDIS_IMAGE, GUESTBOOK_IMAGE)
+    assert ensure_images(images) == dict.fromkeys(every, False)
+    for reference in every:
         assert images.images.get(reference)
+        assert images.images.get(reference.replace(":1.0", ":latest"))
 
 
 @pytest.mark.parametrize("signal", ["SIGTERM", "SIGINT"])
