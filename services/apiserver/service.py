@@ -22,6 +22,7 @@ from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import errors, metrics
 from services.apiserver.auth.guard import RequestGuard
+from services.apiserver.eviction import Evictions
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from services.apiserver.registry import Registry, meta_of
 from services.apiserver.storage.interface import StorageUnavailableError
@@ -55,6 +56,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     def __init__(self, registry: Registry, guard: RequestGuard) -> None:
         self.registry = registry
         self.guard = guard
+        self.evictions = Evictions(registry)
 
     async def _call(
         self, verb: str, resource: str, context: Context, work: Callable[[], Awaitable[_T]]
@@ -348,11 +350,8 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                 "eviction",
             )
             options = eviction.delete_options if eviction.HasField("delete_options") else None
-            await self.registry.delete(
-                REGISTRY.by_name("pods"),
-                eviction.metadata.namespace or "default",
-                eviction.metadata.name,
-                options,
+            await self.evictions.evict(
+                eviction.metadata.namespace or "default", eviction.metadata.name, options
             )
             return apiserver_pb2.EvictResponse()
 

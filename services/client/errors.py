@@ -66,6 +66,16 @@ class TooLargeError(APIStatusError):
     reason = "RequestEntityTooLarge"
 
 
+class TooManyRequestsError(APIStatusError):
+    """429: try again later (an eviction a PodDisruptionBudget refuses; see retry_after)."""
+
+    reason = "TooManyRequests"
+
+    @property
+    def retry_after(self) -> int:
+        return self.status.details.retry_after_seconds
+
+
 class UnavailableError(APIStatusError):
     """The apiserver cannot be reached or is not ready; retry."""
 
@@ -84,6 +94,7 @@ _BY_REASON: dict[str, type[APIStatusError]] = {
         ForbiddenError,
         UnauthorizedError,
         TooLargeError,
+        TooManyRequestsError,
         UnavailableError,
     )
 }

@@ -71,6 +71,8 @@ def default_cluster_roles() -> list[rbac_pb2.ClusterRole]:
         _rule(["networking.k8s.io"], ["ingresses"], [*READ, *WRITE]),
         _rule(["policy"], ["pods/eviction"], ["create"]),
         _rule([""], ["pods/eviction"], ["create"]),
+        _rule(["policy"], ["poddisruptionbudgets"], [*READ, *WRITE]),
+        _rule(["apps"], ["controllerrevisions"], READ),
     ]
     view_resources = [
         r
@@ -92,6 +94,8 @@ def default_cluster_roles() -> list[rbac_pb2.ClusterRole]:
             _rule(["apps"], _APPS, READ),
             _rule(["batch"], ["jobs", "cronjobs"], READ),
             _rule(["autoscaling"], ["horizontalpodautoscalers"], READ),
+            _rule(["policy"], ["poddisruptionbudgets"], READ),
+            _rule(["apps"], ["controllerrevisions"], READ),
         ),
         _role(
             "system:kube-scheduler",
@@ -110,6 +114,7 @@ def default_cluster_roles() -> list[rbac_pb2.ClusterRole]:
             ),
             _rule(["apps"], ["replicasets", "statefulsets"], READ),
             _rule(["scheduling.k8s.io"], ["priorityclasses"], READ),
+            _rule(["policy"], ["poddisruptionbudgets"], READ),
             _rule(["storage.k8s.io"], ["storageclasses"], READ),
             _rule([""], ["pods/binding", "bindings"], ["create"]),
             _rule([""], ["pods/status"], ["update", "patch"]),
