@@ -15,7 +15,7 @@ import grpc
 
 from services.cli import commands
 from services.cli.context import CommandContext
-from services.cli.errors import EXIT_FAILURE, CLIError, describe_api_error
+from services.cli.errors import EXIT_FAILURE, EXIT_USAGE, CLIError, describe_api_error
 from services.client.errors import APIStatusError
 
 Handler = Callable[[CommandContext, argparse.Namespace], Awaitable[int]]
@@ -57,11 +57,18 @@ async def _run(handler: Handler, ctx: CommandContext, args: argparse.Namespace) 
         await ctx.close()
 
 
-def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    args = build_parser().parse_args(argv)
+async def main_async(
+    argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Parse, run one command, and turn its failure into a message and an exit code; the
+    entry point tests await (main() wraps it in asyncio.run)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     ctx = CommandContext(args, out=out or sys.stdout, err=err or sys.stderr)
     try:
-        return asyncio.run(_run(args.handler, ctx, args))
+        return await _run(args.handler, ctx, args)
     except CLIError as exc:
         ctx.warn(f"error: {exc.message}")
         return exc.exit_code
@@ -73,5 +80,10 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
             f"error: the server at {ctx.credentials().server} answered {exc.code().name}: {exc.details()}"
         )
         return EXIT_FAILURE
+
+
+def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    try:
+        return asyncio.run(main_async(argv, out=out, err=err))
     except KeyboardInterrupt:
         return 130

@@ -45,12 +45,34 @@ def as_list(objects: Sequence[Message], resource_version: str = "") -> dict[str,
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    """YAML as kubectl (go-yaml) writes it: double quotes where quoting is needed, block
+    literals for multi-line strings, no line wrapping."""
+
+    def choose_scalar_style(self) -> str:
+        style: str = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def to_yaml(document: Any) -> str:
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=2**31 - 1)
+
+
 def dump(document: dict[str, Any], output: str) -> str:
     """YAML or JSON text of an encoded document, keys sorted as kubectl prints them."""
     if output == "json":
         return json.dumps(document, indent=4, sort_keys=True) + "\n"
     if output == "yaml":
-        return yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
+        return to_yaml(document)
     raise ValueError(f"unsupported output {output!r}")
 
 
@@ -61,21 +83,30 @@ def format_objects(objects: Sequence[Message], output: str, *, single: bool) -> 
     return dump(as_list(objects), output)
 
 
+class StreamTable:
+    """Go's tabwriter layout with kubectl's settings: every column but the last padded to
+    max(6, widest cell + 3). Rows printed later (watch events) keep the widths seen so far,
+    widening a column only when a new cell does not fit."""
+
+    def __init__(self) -> None:
+        self.widths: list[int] = []
+
+    def render(self, rows: Sequence[Sequence[str]]) -> str:
+        for row in rows:
+            for i, cell in enumerate(row[:-1]):
+                if i == len(self.widths):
+                    self.widths.append(_MIN_WIDTH)
+                self.widths[i] = max(self.widths[i], len(cell) + _PADDING)
+        lines = []
+        for row in rows:
+            cells = [cell.ljust(self.widths[i]) for i, cell in enumerate(row[:-1])]
+            lines.append("".join(cells) + (row[-1] if row else ""))
+        return "".join(line + "\n" for line in lines)
+
+
 def render_table(rows: Sequence[Sequence[str]]) -> str:
-    """Rows (the header first) laid out like Go's tabwriter with kubectl's settings: every
-    column but the last padded to max(6, widest cell + 3)."""
-    if not rows:
-        return ""
-    columns = max(len(r) for r in rows)
-    widths = [0] * columns
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            widths[i] = max(widths[i], _MIN_WIDTH, len(cell) + _PADDING)
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        lines.append("".join(cells) + (row[-1] if row else ""))
-    return "\n".join(lines) + "\n"
+    """Rows (the header first) laid out as kubectl prints a table."""
+    return StreamTable().render(rows)
 
 
 def human_duration(seconds: float) -> str:
