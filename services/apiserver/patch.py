@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from services.machinery.mergekeys import MERGED_PRIMITIVE_LISTS, merge_key
+
 
 class PatchError(ValueError):
     """The patch is malformed or does not apply."""
@@ -28,27 +30,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- strategic merge
-
-_MERGE_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "imagePullSecrets": "name",
-    "conditions": "type",
-    "ownerReferences": "uid",
-    "hostAliases": "ip",
-}
-_MERGED_PRIMITIVE_LISTS = ("finalizers",)
-
-
-def _merge_key(path: tuple[str, ...], field: str) -> str | None:
-    if field == "ports":
-        return "containerPort" if any(p in ("containers", "initContainers") for p in path) else "port"
-    if field == "addresses" and path[-1:] == ("status",):
-        return "type"
-    return _MERGE_KEYS.get(field)
 
 
 def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
@@ -77,10 +58,10 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
 
 def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...], field: str) -> list[Any]:
     current = current if isinstance(current, list) else []
-    if field in _MERGED_PRIMITIVE_LISTS:
+    if field in MERGED_PRIMITIVE_LISTS:
         merged_values: list[Any] = current + [v for v in patch if v not in current]
         return merged_values
-    key = _merge_key(path, field)
+    key = merge_key(path, field)
     if key is None or not all(isinstance(item, dict) for item in patch):
         return copy.deepcopy([i for i in patch if not (isinstance(i, dict) and i.get("$patch"))])
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
