@@ -21,6 +21,7 @@ from services.controllers.base import Controller, ControllerContext, InformerFac
 from services.controllers.cronjob import CronJobController
 from services.controllers.daemonset import DaemonSetController
 from services.controllers.deployment import DeploymentController
+from services.controllers.disruption import DisruptionController
 from services.controllers.endpoints import EndpointsController
 from services.controllers.garbagecollector import GarbageCollector
 from services.controllers.job import JobController
@@ -56,6 +57,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "resourcequota": ResourceQuotaController,
     "persistentvolume-binder": PersistentVolumeController,
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
+    "disruption": DisruptionController,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"
