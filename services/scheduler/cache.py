@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from pinnace.api.core.v1 import core_pb2
+from pinnace.api.policy.v1 import policy_pb2
 from services.machinery import labels
 from services.scheduler.nodeinfo import NodeInfo, next_generation
 from services.scheduler.podinfo import AffinityTerm, PodInfo
@@ -51,6 +52,8 @@ class Cache:
         # Selectors of the services and controllers that spread their pods: key -> (namespace, selector).
         self.services: dict[str, tuple[str, labels.Selector]] = {}
         self.controllers: dict[str, tuple[str, labels.Selector]] = {}
+        # PodDisruptionBudgets (key -> budget and its parsed selector), read by preemption.
+        self.budgets: dict[str, tuple[policy_pb2.PodDisruptionBudget, labels.Selector]] = {}
         # Changes that can alter every node's score (node count, image spread).
         self.epoch = next_generation()
 

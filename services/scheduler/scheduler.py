@@ -21,11 +21,12 @@ from google.protobuf.message import Message
 
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.core.v1 import core_pb2
+from pinnace.api.policy.v1 import policy_pb2
 from services.client.client import Client
 from services.client.errors import APIStatusError, ConflictError, NotFoundError
 from services.client.events import NORMAL, WARNING, EventRecorder
 from services.client.informer import Informer, object_key
-from services.machinery import labels
+from services.machinery import disruption, labels
 from services.scheduler import metrics, preemption
 from services.scheduler.binder import Binder
 from services.scheduler.cache import Cache
@@ -97,6 +98,12 @@ class Scheduler:
             on_add=self._pvc,
             on_update=lambda _, n: self._pvc(n),
             on_delete=self._pvc_deleted,
+        )
+        self._informer(
+            "poddisruptionbudgets",
+            on_add=self._budget,
+            on_update=lambda _, n: self._budget(n),
+            on_delete=self._budget_deleted,
         )
         for resource in ("services", "replicationcontrollers", "replicasets", "statefulsets"):
             self._informer(
@@ -248,6 +255,12 @@ class Scheduler:
 
     def _pvc_deleted(self, pvc: core_pb2.PersistentVolumeClaim) -> None:
         self.cache.pvcs.pop((pvc.metadata.namespace, pvc.metadata.name), None)
+
+    def _budget(self, budget: policy_pb2.PodDisruptionBudget) -> None:
+        self.cache.budgets[object_key(budget)] = (budget, disruption.selector(budget))
+
+    def _budget_deleted(self, budget: policy_pb2.PodDisruptionBudget) -> None:
+        self.cache.budgets.pop(object_key(budget), None)
 
     def _selector_owner(self, obj: Message) -> None:
         selector: labels.Selector

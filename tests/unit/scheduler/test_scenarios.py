@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 from pinnace.api.core.v1 import core_pb2
+from pinnace.api.policy.v1 import policy_pb2
 from pinnace.api.scheduling.v1 import scheduling_pb2
 from services.client.client import Client
 from tests.unit.scheduler.conftest import fast_config, until
@@ -215,3 +216,35 @@ async def test_deleted_pod_frees_room_for_a_parked_one(client, start_scheduler) 
     await until(lambda: events_for(client, "second"))
     await client.delete("pods", "first", "default", grace_period_seconds=0)
     assert await until(lambda: bound(client, ["second"])) == {"second": "node"}
+
+
+async def test_preemption_prefers_victims_outside_disruption_budgets(client, start_scheduler) -> None:
+    for name, value in (("low", 10), ("lower", 5), ("high", 1000)):
+        pc = scheduling_pb2.PriorityClass(value=value)
+        pc.metadata.name = name
+        await client.create(pc)
+    for node in ("node-a", "node-b"):
+        await client.create(make_node(node, cpu="1"))
+    guarded = api_pod("guarded", cpu="1", node="node-a", labels={"app": "db"}, priority_class_name="lower")
+    await client.create(guarded)
+    await client.create(
+        api_pod("free", cpu="1", node="node-b", labels={"app": "web"}, priority_class_name="low")
+    )
+    pdb = policy_pb2.PodDisruptionBudget()
+    pdb.metadata.name, pdb.metadata.namespace = "db", "default"
+    pdb.spec.min_available.int_val = 1
+    pdb.spec.selector.match_labels["app"] = "db"
+    created = await client.create(pdb)
+    created.status.current_healthy = created.status.desired_healthy = created.status.expected_pods = 1
+    created.status.observed_generation = created.metadata.generation
+    await client.update_status(created)
+    scheduler = await start_scheduler()
+    await until(lambda: _budget_seen(scheduler))
+    await client.create(api_pod("urgent", cpu="1", priority_class_name="high"))
+    assert await until(lambda: _nominated(client)) == "node-b"
+    assert (await pod_of(client, "free")).metadata.HasField("deletion_timestamp")
+    assert not (await pod_of(client, "guarded")).metadata.HasField("deletion_timestamp")
+
+
+async def _budget_seen(scheduler) -> bool:
+    return "default/db" in scheduler.cache.budgets
