@@ -115,6 +115,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"--concurrent-{flag}-syncs", type=int, default=0, help=f"workers of the {name} controller"
         )
     parser.add_argument(
+        "--cluster-signing-cert-file", default="", help="CA certificate (PEM) that signs approved CSRs"
+    )
+    parser.add_argument("--cluster-signing-key-file", default="", help="private key (PEM) of that CA")
+    parser.add_argument(
+        "--cluster-signing-duration",
+        type=duration,
+        default=365 * 24 * 3600.0,
+        help="validity of signed certificates (default 8760h); a CSR's expirationSeconds may shorten it",
+    )
+    parser.add_argument(
         "--leader-elect", type=boolean, default=True, nargs="?", const=True, help="elect a leader"
     )
     parser.add_argument("--leader-elect-lease-duration", type=duration, default=15.0)
@@ -148,6 +158,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
         hpa_downscale_stabilization=args.horizontal_pod_autoscaler_downscale_stabilization,
         hpa_tolerance=args.horizontal_pod_autoscaler_tolerance,
+        cluster_signing_cert_file=args.cluster_signing_cert_file,
+        cluster_signing_key_file=args.cluster_signing_key_file,
+        cluster_signing_duration=args.cluster_signing_duration,
     )
 
 

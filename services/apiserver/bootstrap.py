@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from pinnace.api.core.v1 import core_pb2
 from services.apiserver import errors
-from services.apiserver.auth.policy import default_cluster_role_bindings, default_cluster_roles
+from services.apiserver.auth.policy import (
+    default_cluster_role_bindings,
+    default_cluster_roles,
+    default_role_bindings,
+    default_roles,
+)
 from services.apiserver.registry import Registry
+from services.client import jointoken
 from services.machinery.kinds import REGISTRY
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -83,9 +89,40 @@ async def _ensure_endpoint(registry: Registry, address: str, port: int) -> None:
 async def ensure_default_policy(registry: Registry) -> None:
     """Create the default ClusterRoles and ClusterRoleBindings that are missing (never
     overwrite an operator's edits)."""
-    for obj in [*default_cluster_roles(), *default_cluster_role_bindings()]:
+    for obj in [
+        *default_cluster_roles(),
+        *default_cluster_role_bindings(),
+        *default_roles(),
+        *default_role_bindings(),
+    ]:
         try:
             await registry.create(obj)
         except errors.APIError as exc:
             if exc.reason != "AlreadyExists":
                 raise
+
+
+async def ensure_cluster_info(registry: Registry, ca_pem: bytes, server: str) -> None:
+    """kube-public/cluster-info, as kubeadm publishes it for joining nodes: the cluster CA and
+    this apiserver's address. Kept when present unless the CA changed (several apiservers
+    share one; the first to start names itself)."""
+    wanted = jointoken.cluster_info_configmap(ca_pem, server)
+    info = REGISTRY.by_name("configmaps")
+    try:
+        current = await registry.get(info, wanted.metadata.namespace, wanted.metadata.name)
+    except errors.APIError as exc:
+        if exc.reason != "NotFound":
+            raise
+        try:
+            await registry.create(wanted)
+        except errors.APIError as create_error:
+            if create_error.reason != "AlreadyExists":
+                raise
+        return
+    assert isinstance(current, core_pb2.ConfigMap)
+    if jointoken.cluster_info_ca(current) != ca_pem:
+
+        def replace(configmap: core_pb2.ConfigMap) -> None:
+            configmap.data["kubeconfig"] = wanted.data["kubeconfig"]
+
+        await registry.update_with(info, wanted.metadata.namespace, wanted.metadata.name, replace)

@@ -333,6 +333,8 @@ class Registry:
         namespace = meta.namespace if info.namespaced else ""
         if subresource == "status" and not strategies.has_status_subresource(info):
             raise errors.method_not_allowed(info, "update status")
+        if subresource == "approval" and "approval" not in info.subresources:
+            raise errors.method_not_allowed(info, "update approval")
         key = self.key(info, namespace, meta.name)
         current_kv = await self.storage.get(key)
         if current_kv is None:
@@ -345,10 +347,11 @@ class Registry:
 
     def _merge_for_update(self, info: KindInfo, old: Message, incoming: Message, subresource: str) -> Message:
         new = type(old)()
-        if subresource == "status":
+        if subresource in ("status", "approval"):
             new.CopyFrom(old)
             new.ClearField("status")
             getattr(new, "status").CopyFrom(getattr(incoming, "status"))  # noqa: B009
+            strategies.prepare_for_update(old, new, subresource)
             return new
         new.CopyFrom(incoming)
         new_meta, old_meta = meta_of(new), meta_of(old)
@@ -370,6 +373,7 @@ class Registry:
             new.ClearField("status")
             if old.HasField("status"):
                 getattr(new, "status").CopyFrom(getattr(old, "status"))  # noqa: B009
+        strategies.prepare_for_update(old, new, subresource)
         apply_defaults(new)
         return new
 
@@ -390,6 +394,7 @@ class Registry:
             # A no-op update writes nothing and keeps the resourceVersion, as in Kubernetes.
             return old
         extra = strategies.validate_update(info, old, new) if not subresource else []
+        extra += strategies.validate_any_update(old, new, subresource)
         self._check_valid(info, new, extra)
         attrs = Attributes(
             Operation.UPDATE,

@@ -8,11 +8,15 @@ from google.protobuf.message import Message
 
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.batch.v1 import batch_pb2
+from pinnace.api.certificates.v1 import certificates_pb2
 from pinnace.api.core.v1 import core_pb2
+from services.apiserver import csr
+from services.apiserver.auth.guard import CURRENT_USER
 from services.machinery import errors as ferr
 from services.machinery.errors import FieldError
 from services.machinery.kinds import KindInfo
 from services.machinery.quantity import parse_quantity
+from services.machinery.validation.certificates import validate_csr_update
 
 # Kinds whose create keeps the status the client sent (the kubelet registers its Node with it).
 _STATUS_KEPT_ON_CREATE = ("Node", "Event")
@@ -39,6 +43,8 @@ def prepare_for_create(info: KindInfo, obj: Message) -> None:
         obj.status.phase = "Active"
     elif isinstance(obj, (core_pb2.PersistentVolume, core_pb2.PersistentVolumeClaim)):
         obj.status.phase = "Pending"
+    elif isinstance(obj, certificates_pb2.CertificateSigningRequest):
+        csr.prepare_create(obj, CURRENT_USER.get())
     obj.metadata.generation = 1 if has_spec(obj) else 0  # type: ignore[attr-defined]
 
 
@@ -56,6 +62,21 @@ def qos_class(spec: core_pb2.PodSpec) -> str:
             if parse_quantity(request) != parse_quantity(limits[resource]):
                 return "Burstable"
     return "Guaranteed"
+
+
+def prepare_for_update(old: Message, new: Message, subresource: str) -> None:
+    """Kind-specific resets after the generic merge (which fields a subresource may change)."""
+    if isinstance(old, certificates_pb2.CertificateSigningRequest):
+        assert isinstance(new, certificates_pb2.CertificateSigningRequest)
+        csr.prepare_update(old, new, subresource)
+
+
+def validate_any_update(old: Message, new: Message, subresource: str) -> list[FieldError]:
+    """Rules that compare with the stored object on every write, subresources included."""
+    if isinstance(old, certificates_pb2.CertificateSigningRequest):
+        assert isinstance(new, certificates_pb2.CertificateSigningRequest)
+        return validate_csr_update(old, new, subresource)
+    return []
 
 
 def spec_changed(old: Message, new: Message) -> bool:

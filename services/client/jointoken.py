@@ -174,6 +174,11 @@ def read_token_secret(secret: core_pb2.Secret) -> TokenRecord:
         if key.startswith("usage-bootstrap-") and value == "true"
     )
     groups = tuple(g for g in data.get("auth-extra-groups", "").split(",") if g)
+    for group in groups:
+        if not _GROUP_RE.match(group):
+            raise ValueError(
+                f"secret {secret.metadata.name} names group {group!r} outside system:bootstrappers:"
+            )
     return TokenRecord(token, expiration, usages, groups, data.get("description", ""))
 
 
@@ -231,7 +236,8 @@ def cluster_info_configmap(ca_pem: bytes, server: str) -> core_pb2.ConfigMap:
     return configmap
 
 
-def _ca_of_cluster_info(configmap: core_pb2.ConfigMap) -> bytes:
+def cluster_info_ca(configmap: core_pb2.ConfigMap) -> bytes:
+    """The CA a cluster-info ConfigMap publishes (JoinError when there is none)."""
     try:
         document = yaml.safe_load(configmap.data["kubeconfig"])
         encoded = document["clusters"][0]["cluster"]["certificate-authority-data"]
@@ -310,14 +316,26 @@ async def _read_cluster_info(client: Client) -> core_pb2.ConfigMap:
     return configmap
 
 
+@dataclass(frozen=True)
+class ClusterInfo:
+    ca_pem: bytes
+    # The apiserver address cluster-info names (host:port of its client-certificate listener).
+    server: str
+
+
 async def fetch_cluster_ca(server: str, ca_sha256: str, *, timeout: float = 30.0) -> bytes:
     """The cluster CA (PEM) of the apiserver at `server` (host:port of its TLS token listener),
     trusted only because its sha256 matches `ca_sha256`. No credential is sent."""
+    return (await fetch_cluster_info(server, ca_sha256, timeout=timeout)).ca_pem
+
+
+async def fetch_cluster_info(server: str, ca_sha256: str, *, timeout: float = 30.0) -> ClusterInfo:
+    """fetch_cluster_ca, plus the server address cluster-info publishes."""
     expected = ca_sha256.lower()
     if not _HASH_RE.match(expected):
         raise ValueError("the CA hash is not 64 hexadecimal digits")
     async with _unverified_tls(server) as channel:
-        untrusted = _ca_of_cluster_info(await _read_cluster_info(Client(channel, timeout=timeout)))
+        untrusted = cluster_info_ca(await _read_cluster_info(Client(channel, timeout=timeout)))
     actual = ca_hash(untrusted)
     if not hmac.compare_digest(actual, expected):
         raise JoinError(
@@ -326,9 +344,18 @@ async def fetch_cluster_ca(server: str, ca_sha256: str, *, timeout: float = 30.0
         )
     # kubeadm's second look: the same document over TLS verified with the CA just pinned.
     async with Credentials(server, untrusted).client(timeout=timeout) as verified:
-        if _ca_of_cluster_info(await _read_cluster_info(verified)) != untrusted:
-            raise JoinError(f"{CLUSTER_INFO_NAMESPACE}/{CLUSTER_INFO_NAME} changed between reads")
-    return untrusted
+        configmap = await _read_cluster_info(verified)
+    if cluster_info_ca(configmap) != untrusted:
+        raise JoinError(f"{CLUSTER_INFO_NAMESPACE}/{CLUSTER_INFO_NAME} changed between reads")
+    return ClusterInfo(untrusted, _cluster_info_server(configmap) or server)
+
+
+def _cluster_info_server(configmap: core_pb2.ConfigMap) -> str:
+    try:
+        server = yaml.safe_load(configmap.data["kubeconfig"])["clusters"][0]["cluster"]["server"]
+    except (KeyError, IndexError, TypeError, yaml.YAMLError):
+        return ""
+    return str(server).removeprefix("https://")
 
 
 # ------------------------------------------------------------------ TLS bootstrap

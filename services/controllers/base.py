@@ -97,6 +97,10 @@ class Settings:
     hpa_tolerance: float = 0.1
     # CronJob
     cronjob_sync_period: float = 10.0
+    # Certificates: the CA that signs approved kube-apiserver-client(-kubelet) requests.
+    cluster_signing_cert_file: str = ""
+    cluster_signing_key_file: str = ""
+    cluster_signing_duration: float = 365 * 24 * 3600.0
 
     def workers_for(self, name: str, default: int = 2) -> int:
         return self.workers.get(name, default)

@@ -19,6 +19,8 @@ from services.client.leaderelection import LeaderElector
 from services.controllers import metrics
 from services.controllers.base import Controller, ControllerContext, InformerFactory, Settings
 from services.controllers.cronjob import CronJobController
+from services.controllers.csrapproving import CSRApprovingController
+from services.controllers.csrsigning import CSRSigningController
 from services.controllers.daemonset import DaemonSetController
 from services.controllers.deployment import DeploymentController
 from services.controllers.disruption import DisruptionController
@@ -34,6 +36,7 @@ from services.controllers.replicaset import ReplicaSetController, ReplicationCon
 from services.controllers.resourcequota import ResourceQuotaController
 from services.controllers.serviceaccount import ServiceAccountController
 from services.controllers.statefulset import StatefulSetController
+from services.controllers.tokencleaner import TokenCleaner
 
 log = structlog.get_logger("controller-manager")
 
@@ -58,6 +61,9 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "persistentvolume-binder": PersistentVolumeController,
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
     "disruption": DisruptionController,
+    "csrapproving": CSRApprovingController,
+    "csrsigning": CSRSigningController,
+    "tokencleaner": TokenCleaner,
 }
 LEASE_NAME = "kube-controller-manager"
 LEASE_NAMESPACE = "kube-system"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from pinnace.api.apps.v1 import apps_pb2
+from pinnace.api.authentication.v1 import authentication_pb2
+from pinnace.api.authorization.v1 import authorization_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
 from pinnace.api.certificates.v1 import certificates_pb2
@@ -301,6 +303,23 @@ KINDS: tuple[KindInfo, ...] = (
         subresources=_STATUS,
     ),
     KindInfo("autoscaling", "v1", "Scale", "scales", autoscaling_pb2.Scale, subresource_only=True),
+    KindInfo(
+        "authentication.k8s.io",
+        "v1",
+        "TokenRequest",
+        "tokenrequests",
+        authentication_pb2.TokenRequest,
+        subresource_only=True,
+    ),
+    KindInfo(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        authorization_pb2.SubjectAccessReview,
+        namespaced=False,
+        subresource_only=True,
+    ),
     KindInfo("coordination.k8s.io", "v1", "Lease", "leases", coordination_pb2.Lease),
     KindInfo(
         "certificates.k8s.io",

@@ -5,8 +5,10 @@ identities the bootstrap certificates carry."""
 from __future__ import annotations
 
 from pinnace.api.rbac.v1 import rbac_pb2
-from services.apiserver.auth.user import SYSTEM_MASTERS
+from services.apiserver.auth.user import ANONYMOUS, NODES_GROUP, SYSTEM_MASTERS
 
+BOOTSTRAPPERS = "system:bootstrappers"
+CLUSTER_INFO_ROLE = "kubeadm:bootstrap-signer-clusterinfo"
 ALL_VERBS = ["*"]
 READ = ["get", "list", "watch"]
 WRITE = ["create", "update", "patch", "delete"]
@@ -129,7 +131,82 @@ def default_cluster_roles() -> list[rbac_pb2.ClusterRole]:
             _rule([""], ["events"], ["create", "update", "patch"]),
         ),
         _role("system:node", _rule([""], ["nodes", "services", "endpoints"], READ)),
+        # Kubernetes' role for full use of the kubelets' API through the apiserver (logs, exec,
+        # stats of any node); bound to nobody by default.
+        _role(
+            "system:kubelet-api-admin",
+            _rule([""], ["nodes"], [*READ, "proxy"]),
+            _rule([""], ["nodes/log", "nodes/metrics", "nodes/proxy", "nodes/stats"], ALL_VERBS),
+        ),
+        *_csr_roles(),
     ]
+
+
+_CERTIFICATES = "certificates.k8s.io"
+_CSR_ROLE = "system:certificates.k8s.io:certificatesigningrequests:"
+
+
+def _csr_roles() -> list[rbac_pb2.ClusterRole]:
+    """Kubernetes' TLS-bootstrap roles: request certificates, and be auto-approved for a new
+    node's (nodeclient) or one's own node's (selfnodeclient) client certificate."""
+    return [
+        _role(
+            "system:node-bootstrapper",
+            _rule([_CERTIFICATES], ["certificatesigningrequests"], ["create", *READ]),
+        ),
+        _role(
+            _CSR_ROLE + "nodeclient",
+            _rule([_CERTIFICATES], ["certificatesigningrequests/nodeclient"], ["create"]),
+        ),
+        _role(
+            _CSR_ROLE + "selfnodeclient",
+            _rule([_CERTIFICATES], ["certificatesigningrequests/selfnodeclient"], ["create"]),
+        ),
+    ]
+
+
+def _csr_bindings() -> list[rbac_pb2.ClusterRoleBinding]:
+    """kubeadm's bindings: bootstrap tokens may request and get node client certificates;
+    nodes may renew their own."""
+    return [
+        _binding("pinnace:kubelet-bootstrap", "system:node-bootstrapper", "Group", BOOTSTRAPPERS),
+        _binding("pinnace:node-autoapprove-bootstrap", _CSR_ROLE + "nodeclient", "Group", BOOTSTRAPPERS),
+        _binding("pinnace:node-csr-renewal", "system:node-bootstrapper", "Group", NODES_GROUP),
+        _binding(
+            "pinnace:node-autoapprove-certificate-rotation",
+            _CSR_ROLE + "selfnodeclient",
+            "Group",
+            NODES_GROUP,
+        ),
+    ]
+
+
+def default_roles() -> list[rbac_pb2.Role]:
+    """kubeadm's kube-public/kubeadm:bootstrap-signer-clusterinfo: anyone may read cluster-info
+    (the CA and the server's address), which joining nodes check against their pinned hash."""
+    role = rbac_pb2.Role(
+        rules=[
+            rbac_pb2.PolicyRule(
+                api_groups=[""], resources=["configmaps"], resource_names=["cluster-info"], verbs=["get"]
+            )
+        ]
+    )
+    role.metadata.name, role.metadata.namespace = CLUSTER_INFO_ROLE, "kube-public"
+    role.metadata.labels["kubernetes.io/bootstrapping"] = "rbac-defaults"
+    return [role]
+
+
+def default_role_bindings() -> list[rbac_pb2.RoleBinding]:
+    binding = rbac_pb2.RoleBinding()
+    binding.metadata.name, binding.metadata.namespace = CLUSTER_INFO_ROLE, "kube-public"
+    binding.metadata.labels["kubernetes.io/bootstrapping"] = "rbac-defaults"
+    binding.role_ref.api_group, binding.role_ref.kind, binding.role_ref.name = (
+        "rbac.authorization.k8s.io",
+        "Role",
+        CLUSTER_INFO_ROLE,
+    )
+    binding.subjects.add(kind="User", name=ANONYMOUS, api_group="rbac.authorization.k8s.io")
+    return [binding]
 
 
 def default_cluster_role_bindings() -> list[rbac_pb2.ClusterRoleBinding]:
@@ -143,4 +220,5 @@ def default_cluster_role_bindings() -> list[rbac_pb2.ClusterRoleBinding]:
             "system:kube-controller-manager",
         ),
         _binding("system:node-proxier", "system:node-proxier", "User", "system:kube-proxy"),
+        *_csr_bindings(),
     ]

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
+from pinnace.api.certificates.v1 import certificates_pb2
 from pinnace.api.coordination.v1 import coordination_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.networking.v1 import networking_pb2
@@ -25,7 +26,7 @@ from pinnace.api.storage.v1 import storage_pb2
 from services.machinery import formats
 from services.machinery.errors import FieldError, raise_if_any
 from services.machinery.kinds import REGISTRY
-from services.machinery.validation import cluster, network, pod, workloads
+from services.machinery.validation import certificates, cluster, network, pod, workloads
 from services.machinery.validation.common import NameRule, path_segment_name, validate_object_meta
 from services.machinery.validation.network import ServiceRules
 
@@ -58,6 +59,7 @@ _VALIDATORS: dict[type[Message], _Validator] = {
     autoscaling_pb2.HorizontalPodAutoscaler: workloads.validate_hpa,
     policy_pb2.PodDisruptionBudget: workloads.validate_pod_disruption_budget,
     coordination_pb2.Lease: cluster.validate_lease,
+    certificates_pb2.CertificateSigningRequest: certificates.validate_csr,
     scheduling_pb2.PriorityClass: cluster.validate_priority_class,
     storage_pb2.StorageClass: cluster.validate_storage_class,
     rbac_pb2.Role: cluster.validate_role,

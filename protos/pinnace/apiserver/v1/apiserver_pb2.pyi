@@ -1,7 +1,9 @@
 from pinnace.api.apps.v1 import apps_pb2 as _apps_pb2
 from pinnace.api.authentication.v1 import authentication_pb2 as _authentication_pb2
+from pinnace.api.authorization.v1 import authorization_pb2 as _authorization_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2 as _autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2 as _batch_pb2
+from pinnace.api.certificates.v1 import certificates_pb2 as _certificates_pb2
 from pinnace.api.coordination.v1 import coordination_pb2 as _coordination_pb2
 from pinnace.api.core.v1 import core_pb2 as _core_pb2
 from pinnace.api.meta.v1 import meta_pb2 as _meta_pb2
@@ -20,7 +22,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Object(_message.Message):
-    __slots__ = ("namespace", "node", "pod", "service", "endpoints", "replication_controller", "secret", "config_map", "service_account", "resource_quota", "limit_range", "persistent_volume", "persistent_volume_claim", "event", "replica_set", "deployment", "daemon_set", "stateful_set", "controller_revision", "job", "cron_job", "horizontal_pod_autoscaler", "lease", "priority_class", "role", "cluster_role", "role_binding", "cluster_role_binding", "ingress", "pod_disruption_budget", "storage_class")
+    __slots__ = ("namespace", "node", "pod", "service", "endpoints", "replication_controller", "secret", "config_map", "service_account", "resource_quota", "limit_range", "persistent_volume", "persistent_volume_claim", "event", "replica_set", "deployment", "daemon_set", "stateful_set", "controller_revision", "job", "cron_job", "horizontal_pod_autoscaler", "lease", "priority_class", "role", "cluster_role", "role_binding", "cluster_role_binding", "ingress", "pod_disruption_budget", "storage_class", "certificate_signing_request", "subject_access_review")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     POD_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +54,8 @@ class Object(_message.Message):
     INGRESS_FIELD_NUMBER: _ClassVar[int]
     POD_DISRUPTION_BUDGET_FIELD_NUMBER: _ClassVar[int]
     STORAGE_CLASS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_SIGNING_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ACCESS_REVIEW_FIELD_NUMBER: _ClassVar[int]
     namespace: _core_pb2.Namespace
     node: _core_pb2.Node
     pod: _core_pb2.Pod
@@ -83,7 +87,9 @@ class Object(_message.Message):
     ingress: _networking_pb2.Ingress
     pod_disruption_budget: _policy_pb2.PodDisruptionBudget
     storage_class: _storage_pb2.StorageClass
-    def __init__(self, namespace: _Optional[_Union[_core_pb2.Namespace, _Mapping]] = ..., node: _Optional[_Union[_core_pb2.Node, _Mapping]] = ..., pod: _Optional[_Union[_core_pb2.Pod, _Mapping]] = ..., service: _Optional[_Union[_core_pb2.Service, _Mapping]] = ..., endpoints: _Optional[_Union[_core_pb2.Endpoints, _Mapping]] = ..., replication_controller: _Optional[_Union[_core_pb2.ReplicationController, _Mapping]] = ..., secret: _Optional[_Union[_core_pb2.Secret, _Mapping]] = ..., config_map: _Optional[_Union[_core_pb2.ConfigMap, _Mapping]] = ..., service_account: _Optional[_Union[_core_pb2.ServiceAccount, _Mapping]] = ..., resource_quota: _Optional[_Union[_core_pb2.ResourceQuota, _Mapping]] = ..., limit_range: _Optional[_Union[_core_pb2.LimitRange, _Mapping]] = ..., persistent_volume: _Optional[_Union[_core_pb2.PersistentVolume, _Mapping]] = ..., persistent_volume_claim: _Optional[_Union[_core_pb2.PersistentVolumeClaim, _Mapping]] = ..., event: _Optional[_Union[_core_pb2.Event, _Mapping]] = ..., replica_set: _Optional[_Union[_apps_pb2.ReplicaSet, _Mapping]] = ..., deployment: _Optional[_Union[_apps_pb2.Deployment, _Mapping]] = ..., daemon_set: _Optional[_Union[_apps_pb2.DaemonSet, _Mapping]] = ..., stateful_set: _Optional[_Union[_apps_pb2.StatefulSet, _Mapping]] = ..., controller_revision: _Optional[_Union[_apps_pb2.ControllerRevision, _Mapping]] = ..., job: _Optional[_Union[_batch_pb2.Job, _Mapping]] = ..., cron_job: _Optional[_Union[_batch_pb2.CronJob, _Mapping]] = ..., horizontal_pod_autoscaler: _Optional[_Union[_autoscaling_pb2.HorizontalPodAutoscaler, _Mapping]] = ..., lease: _Optional[_Union[_coordination_pb2.Lease, _Mapping]] = ..., priority_class: _Optional[_Union[_scheduling_pb2.PriorityClass, _Mapping]] = ..., role: _Optional[_Union[_rbac_pb2.Role, _Mapping]] = ..., cluster_role: _Optional[_Union[_rbac_pb2.ClusterRole, _Mapping]] = ..., role_binding: _Optional[_Union[_rbac_pb2.RoleBinding, _Mapping]] = ..., cluster_role_binding: _Optional[_Union[_rbac_pb2.ClusterRoleBinding, _Mapping]] = ..., ingress: _Optional[_Union[_networking_pb2.Ingress, _Mapping]] = ..., pod_disruption_budget: _Optional[_Union[_policy_pb2.PodDisruptionBudget, _Mapping]] = ..., storage_class: _Optional[_Union[_storage_pb2.StorageClass, _Mapping]] = ...) -> None: ...
+    certificate_signing_request: _certificates_pb2.CertificateSigningRequest
+    subject_access_review: _authorization_pb2.SubjectAccessReview
+    def __init__(self, namespace: _Optional[_Union[_core_pb2.Namespace, _Mapping]] = ..., node: _Optional[_Union[_core_pb2.Node, _Mapping]] = ..., pod: _Optional[_Union[_core_pb2.Pod, _Mapping]] = ..., service: _Optional[_Union[_core_pb2.Service, _Mapping]] = ..., endpoints: _Optional[_Union[_core_pb2.Endpoints, _Mapping]] = ..., replication_controller: _Optional[_Union[_core_pb2.ReplicationController, _Mapping]] = ..., secret: _Optional[_Union[_core_pb2.Secret, _Mapping]] = ..., config_map: _Optional[_Union[_core_pb2.ConfigMap, _Mapping]] = ..., service_account: _Optional[_Union[_core_pb2.ServiceAccount, _Mapping]] = ..., resource_quota: _Optional[_Union[_core_pb2.ResourceQuota, _Mapping]] = ..., limit_range: _Optional[_Union[_core_pb2.LimitRange, _Mapping]] = ..., persistent_volume: _Optional[_Union[_core_pb2.PersistentVolume, _Mapping]] = ..., persistent_volume_claim: _Optional[_Union[_core_pb2.PersistentVolumeClaim, _Mapping]] = ..., event: _Optional[_Union[_core_pb2.Event, _Mapping]] = ..., replica_set: _Optional[_Union[_apps_pb2.ReplicaSet, _Mapping]] = ..., deployment: _Optional[_Union[_apps_pb2.Deployment, _Mapping]] = ..., daemon_set: _Optional[_Union[_apps_pb2.DaemonSet, _Mapping]] = ..., stateful_set: _Optional[_Union[_apps_pb2.StatefulSet, _Mapping]] = ..., controller_revision: _Optional[_Union[_apps_pb2.ControllerRevision, _Mapping]] = ..., job: _Optional[_Union[_batch_pb2.Job, _Mapping]] = ..., cron_job: _Optional[_Union[_batch_pb2.CronJob, _Mapping]] = ..., horizontal_pod_autoscaler: _Optional[_Union[_autoscaling_pb2.HorizontalPodAutoscaler, _Mapping]] = ..., lease: _Optional[_Union[_coordination_pb2.Lease, _Mapping]] = ..., priority_class: _Optional[_Union[_scheduling_pb2.PriorityClass, _Mapping]] = ..., role: _Optional[_Union[_rbac_pb2.Role, _Mapping]] = ..., cluster_role: _Optional[_Union[_rbac_pb2.ClusterRole, _Mapping]] = ..., role_binding: _Optional[_Union[_rbac_pb2.RoleBinding, _Mapping]] = ..., cluster_role_binding: _Optional[_Union[_rbac_pb2.ClusterRoleBinding, _Mapping]] = ..., ingress: _Optional[_Union[_networking_pb2.Ingress, _Mapping]] = ..., pod_disruption_budget: _Optional[_Union[_policy_pb2.PodDisruptionBudget, _Mapping]] = ..., storage_class: _Optional[_Union[_storage_pb2.StorageClass, _Mapping]] = ..., certificate_signing_request: _Optional[_Union[_certificates_pb2.CertificateSigningRequest, _Mapping]] = ..., subject_access_review: _Optional[_Union[_authorization_pb2.SubjectAccessReview, _Mapping]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
     __slots__ = ("object", "dry_run")
