@@ -200,10 +200,23 @@ def validate_daemon_set(ds: apps_pb2.DaemonSet) -> list[FieldError]:
     return errors
 
 
+def _with_claim_volumes(spec: apps_pb2.StatefulSetSpec) -> apps_pb2.StatefulSetSpec:
+    """The spec as its pods will be: the controller gives each pod a volume per claim template,
+    so the template's volumeMounts may name the claims (Kubernetes does not check them at all)."""
+    pods_view = apps_pb2.StatefulSetSpec()
+    pods_view.CopyFrom(spec)
+    declared = {v.name for v in spec.template.spec.volumes}
+    for claim in spec.volume_claim_templates:
+        if claim.metadata.name and claim.metadata.name not in declared:
+            volume = pods_view.template.spec.volumes.add(name=claim.metadata.name)
+            volume.persistent_volume_claim.claim_name = claim.metadata.name
+    return pods_view
+
+
 def validate_stateful_set(sts: apps_pb2.StatefulSet) -> list[FieldError]:
     errors: list[FieldError] = []
     spec = sts.spec
-    _validate_replicated(errors, spec, "statefulset")
+    _validate_replicated(errors, _with_claim_volumes(spec), "statefulset")
     supported(errors, "spec.podManagementPolicy", spec.pod_management_policy, ("OrderedReady", "Parallel"))
     supported(errors, "spec.updateStrategy.type", spec.update_strategy.type, ("OnDelete", "RollingUpdate"))
     rolling = spec.update_strategy.rolling_update
