@@ -8,9 +8,10 @@ tolerate the node-condition taints (not-ready, unreachable, pressure, unschedula
 a node's daemons (network, logs) must keep running while it is unhealthy.
 
 Node joins and leaves recompute every DaemonSet (O(daemonsets) per node event, not O(pods));
-pods left on deleted nodes are removed. RollingUpdate replaces pods whose
-controller-revision-hash is stale, at most maxUnavailable nodes at a time; OnDelete waits for
-the user to delete them."""
+pods left on deleted nodes are removed. Every template is recorded as a ControllerRevision
+(history.py) whose hash labels the pods (controller-revision-hash); RollingUpdate replaces
+pods whose label is stale, at most maxUnavailable nodes at a time; OnDelete waits for the user
+to delete them. Revisions no pod uses are trimmed to revisionHistoryLimit."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ from pinnace.api.core.v1 import core_pb2
 from services.client.errors import APIStatusError, NotFoundError
 from services.client.events import NORMAL, WARNING
 from services.controllers import deployment_util as du
+from services.controllers import history
 from services.controllers import taints as tt
 from services.controllers.base import Controller, ControllerContext, object_key
 from services.controllers.expectations import Expectations
 from services.controllers.podutil import (
+    OWNER_INDEX,
     OWNERSHIP_INDEXERS,
     controller_ref,
     is_active,
@@ -38,7 +41,7 @@ from services.controllers.podutil import (
 )
 from services.controllers.replicaset import write_status
 
-REVISION_LABEL = "controller-revision-hash"
+REVISION_LABEL = history.REVISION_LABEL
 DAEMON_TOLERATIONS = (
     core_pb2.Toleration(key=tt.NOT_READY, operator="Exists", effect=tt.NO_EXECUTE),
     core_pb2.Toleration(key=tt.UNREACHABLE, operator="Exists", effect=tt.NO_EXECUTE),
@@ -109,6 +112,8 @@ class DaemonSetController(Controller):
         self.daemonsets = self.informer("daemonsets")
         self.nodes = self.informer("nodes")
         self.pods = self.informer("pods", OWNERSHIP_INDEXERS)
+        self.revisions = self.informer("controllerrevisions", OWNERSHIP_INDEXERS)
+        self.revisions.add_handlers(on_delete=self._pod_event)
         self.daemonsets.add_handlers(
             on_add=self.enqueue_obj, on_update=lambda _o, n: self.enqueue_obj(n), on_delete=self._ds_deleted
         )
@@ -166,7 +171,15 @@ class DaemonSetController(Controller):
             return
         ds = apps_pb2.DaemonSet()
         ds.CopyFrom(cached)
-        revision = du.template_hash(ds.spec.template)
+        if ds.metadata.HasField("deletion_timestamp"):
+            return
+        revisions = history.owned_by(self.revisions.store.by_index(OWNER_INDEX, ds.metadata.uid), ds)
+        current, collisions = await history.update_revision(
+            self.client, ds, ds.spec.template, revisions, ds.status.collision_count
+        )
+        if collisions != ds.status.collision_count:
+            ds.status.collision_count = collisions
+        revision = history.digest_of(current)
         by_node: dict[str, list[core_pb2.Pod]] = {}
         stray: list[core_pb2.Pod] = []
         for pod in owned(self.pods.store, ds):
@@ -180,7 +193,7 @@ class DaemonSetController(Controller):
             else:
                 by_node.setdefault(pod.spec.node_name, []).append(pod)
         nodes = [n for n in self.nodes.store.list() if isinstance(n, core_pb2.Node)]
-        if self.expectations.satisfied(key) and not ds.metadata.HasField("deletion_timestamp"):
+        if self.expectations.satisfied(key):
             error = None
             try:
                 await self._manage(key, ds, nodes, by_node, stray, revision)
@@ -190,6 +203,10 @@ class DaemonSetController(Controller):
                 await self._status(ds, nodes, by_node, revision)
                 raise error
         await self._status(ds, nodes, by_node, revision)
+        in_use = {p.metadata.labels.get(REVISION_LABEL, "") for pods in by_node.values() for p in pods}
+        await history.trim(
+            self.client, revisions, (current.metadata.name,), in_use, ds.spec.revision_history_limit
+        )
 
     async def _manage(
         self,

@@ -7,15 +7,20 @@ is deleted, recreated or scaled away, so a pod that comes back finds its data.
   creates and deletes without waiting.
 - Each pod gets hostname = its name and subdomain = spec.serviceName, so the headless
   service's Endpoints (and DNS) name it <pod>.<service>.
-- RollingUpdate replaces pods whose controller-revision-hash is stale in reverse ordinal
-  order, one at a time, each after the others are Ready; ordinals below `partition` keep
-  their revision. OnDelete leaves replacement to the user.
+- Every template is a ControllerRevision (history.py); pods are labelled
+  controller-revision-hash with the revision's name, and status.updateRevision /
+  currentRevision name the revisions. RollingUpdate replaces pods of another revision in
+  reverse ordinal order, one at a time, each after the others are Ready; ordinals below
+  `partition` keep the current revision, and one recreated there (deleted, failed) gets the
+  current revision's template, not the new one. OnDelete leaves replacement to the user.
+  Revisions no pod uses are trimmed to revisionHistoryLimit.
 
 Names are the identity, so a stale cache at worst gets AlreadyExists on a create; no
-expectations are needed. There is no ControllerRevision kind yet: a pod below the partition
-that has to be recreated gets the current template."""
+expectations are needed."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
@@ -23,9 +28,10 @@ from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.core.v1 import core_pb2
 from services.client.errors import AlreadyExistsError, NotFoundError
 from services.client.events import NORMAL
-from services.controllers import deployment_util as du
+from services.controllers import history
 from services.controllers.base import Controller, ControllerContext, object_key
 from services.controllers.podutil import (
+    OWNER_INDEX,
     OWNERSHIP_INDEXERS,
     controller_ref,
     is_available,
@@ -36,7 +42,7 @@ from services.controllers.podutil import (
 from services.controllers.replicaset import write_status
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
-REVISION_LABEL = "controller-revision-hash"
+REVISION_LABEL = history.REVISION_LABEL
 
 
 def ordinal_of(sts_name: str, pod_name: str) -> int | None:
@@ -55,6 +61,20 @@ def running_and_ready(pod: core_pb2.Pod) -> bool:
     return pod.status.phase == "Running" and is_ready(pod) and not pod.metadata.HasField("deletion_timestamp")
 
 
+@dataclass(frozen=True)
+class Revisions:
+    current: apps_pb2.ControllerRevision
+    update: apps_pb2.ControllerRevision
+
+    def for_ordinal(self, sts: apps_pb2.StatefulSet, ordinal: int) -> apps_pb2.ControllerRevision:
+        """newVersionedStatefulSetPod: below a RollingUpdate partition a pod is (re)made at
+        the current revision, everywhere else at the update revision."""
+        strategy = sts.spec.update_strategy
+        if strategy.type == "RollingUpdate" and ordinal < strategy.rolling_update.partition:
+            return self.current
+        return self.update
+
+
 class StatefulSetController(Controller):
     name = "statefulset"
     default_workers = 2
@@ -64,6 +84,8 @@ class StatefulSetController(Controller):
         self.sets = self.informer("statefulsets")
         self.pods = self.informer("pods", OWNERSHIP_INDEXERS)
         self.claims = self.informer("persistentvolumeclaims")
+        self.revisions = self.informer("controllerrevisions", OWNERSHIP_INDEXERS)
+        self.revisions.add_handlers(on_delete=self._pod_event)
         self.sets.add_handlers(on_add=self.enqueue_obj, on_update=lambda _o, n: self.enqueue_obj(n))
         self.pods.add_handlers(
             on_add=self._pod_event, on_update=lambda _o, n: self._pod_event(n), on_delete=self._pod_event
@@ -73,9 +95,6 @@ class StatefulSetController(Controller):
         ref = controller_ref(pod)
         if ref is not None and ref.kind == "StatefulSet":
             self.enqueue(f"{pod.metadata.namespace}/{ref.name}")  # type: ignore[attr-defined]
-
-    def revision(self, sts: apps_pb2.StatefulSet) -> str:
-        return f"{sts.metadata.name}-{du.template_hash(sts.spec.template)}"
 
     async def sync(self, key: str) -> None:
         cached = self.sets.store.get(key)
@@ -91,20 +110,31 @@ class StatefulSetController(Controller):
             ordinal = ordinal_of(sts.metadata.name, pod.metadata.name)
             if ordinal is not None:
                 pods[ordinal] = pod
-        update_revision = self.revision(sts)
-        if not sts.metadata.HasField("deletion_timestamp"):
-            await self._converge(sts, pods, update_revision)
-        await self._status(sts, pods, update_revision)
+        if sts.metadata.HasField("deletion_timestamp"):
+            return
+        revisions = history.owned_by(self.revisions.store.by_index(OWNER_INDEX, sts.metadata.uid), sts)
+        update, collisions = await history.update_revision(
+            self.client, sts, sts.spec.template, revisions, sts.status.collision_count
+        )
+        if collisions != sts.status.collision_count:
+            sts.status.collision_count = collisions
+        current = next((r for r in revisions if r.metadata.name == sts.status.current_revision), update)
+        revs = Revisions(current, update)
+        await self._converge(sts, pods, revs)
+        await self._status(sts, pods, update.metadata.name)
+        in_use = {p.metadata.labels.get(REVISION_LABEL, "") for p in pods.values()}
+        keep = (current.metadata.name, update.metadata.name)
+        await history.trim(self.client, revisions, keep, in_use, sts.spec.revision_history_limit)
 
     async def _converge(
-        self, sts: apps_pb2.StatefulSet, pods: dict[int, core_pb2.Pod], revision: str
+        self, sts: apps_pb2.StatefulSet, pods: dict[int, core_pb2.Pod], revs: Revisions
     ) -> None:
         replicas = sts.spec.replicas
         ordered = sts.spec.pod_management_policy != "Parallel"
         for ordinal in range(replicas):
             pod = pods.get(ordinal)
             if pod is None:
-                await self._create(sts, ordinal, revision)
+                await self._create(sts, ordinal, revs.for_ordinal(sts, ordinal))
                 if ordered:
                     return
                 continue
@@ -129,7 +159,7 @@ class StatefulSetController(Controller):
                 return
         if condemned:
             return
-        await self._rolling_update(sts, pods, revision)
+        await self._rolling_update(sts, pods, revs.update.metadata.name)
 
     async def _rolling_update(
         self, sts: apps_pb2.StatefulSet, pods: dict[int, core_pb2.Pod], revision: str
@@ -148,12 +178,13 @@ class StatefulSetController(Controller):
                 await self._delete(sts, pod, "update")
                 return
 
-    async def _create(self, sts: apps_pb2.StatefulSet, ordinal: int, revision: str) -> None:
+    async def _create(
+        self, sts: apps_pb2.StatefulSet, ordinal: int, revision: apps_pb2.ControllerRevision
+    ) -> None:
         name = f"{sts.metadata.name}-{ordinal}"
         await self._ensure_claims(sts, name)
-        pod = pod_from_template(
-            sts.spec.template, sts, name=name, extra_labels={POD_NAME_LABEL: name, REVISION_LABEL: revision}
-        )
+        labels = {POD_NAME_LABEL: name, REVISION_LABEL: revision.metadata.name}
+        pod = pod_from_template(revision.data.spec.template, sts, name=name, extra_labels=labels)
         pod.spec.hostname = name
         if sts.spec.service_name:
             pod.spec.subdomain = sts.spec.service_name
