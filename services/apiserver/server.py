@@ -30,6 +30,7 @@ from services.apiserver.admission.node_restriction import NodeRestriction
 from services.apiserver.admission.priority import Priority
 from services.apiserver.admission.resource_quota import ResourceQuotaAdmission
 from services.apiserver.admission.security_context_deny import SecurityContextDeny
+from services.apiserver.admission.service_account import ServiceAccountAdmission
 from services.apiserver.admission.service_allocation import ServiceAllocation
 from services.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from services.apiserver.auth.authn import Authenticator, load_token_file
@@ -37,12 +38,14 @@ from services.apiserver.auth.authz import AlwaysAllow, AlwaysDeny, Authorizer, U
 from services.apiserver.auth.guard import RequestGuard
 from services.apiserver.auth.node import NodeAuthorizer
 from services.apiserver.auth.rbac import RBACAuthorizer
+from services.apiserver.auth.serviceaccount_tokens import TokenObjectsCheck
 from services.apiserver.encryption import load_config as load_encryption
 from services.apiserver.metrics import MeteredStorage
 from services.apiserver.registry import Registry
 from services.apiserver.service import APIService
 from services.apiserver.storage.interface import Storage
 from services.apiserver.storage.sqlite import SQLiteStorage
+from services.apiserver.tokenrequest import TokenIssuer
 from services.machinery import jwt
 from services.machinery.jwt import load_public_key
 from services.machinery.kinds import REGISTRY
@@ -54,6 +57,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_ADMISSION_PLUGINS = (
     "NamespaceLifecycle",
     "LimitRanger",
+    "ServiceAccount",
     "DefaultTolerationSeconds",
     "NodeRestriction",
     "Priority",
@@ -70,6 +74,10 @@ class Config:
     sqlite_synchronous: str = "FULL"
     etcd_servers: list[str] = field(default_factory=list)
     etcd_prefix: str = ""
+    # TLS to etcd (Kubernetes' --etcd-cafile, --etcd-certfile, --etcd-keyfile).
+    etcd_cafile: str = ""
+    etcd_certfile: str = ""
+    etcd_keyfile: str = ""
     service_cidr: str = "10.96.0.0/12"
     node_port_range: tuple[int, int] = (30000, 32767)
     advertise_address: str = "127.0.0.1"
@@ -78,7 +86,12 @@ class Config:
     compaction_interval_seconds: float = 60.0
     event_ttl_seconds: float = 3600.0
     # Ordered admission plugins by name (see APIServer.__init__), then extra plugin objects.
-    admission_plugins: list[str] = field(default_factory=lambda: list(DEFAULT_ADMISSION_PLUGINS))
+    # The library default leaves ServiceAccount out, as Kubernetes' own test servers do: an
+    # in-process server runs no controller-manager to create the default accounts its pods
+    # would need. The program's default (--admission-plugins) is the full list.
+    admission_plugins: list[str] = field(
+        default_factory=lambda: [p for p in DEFAULT_ADMISSION_PLUGINS if p != "ServiceAccount"]
+    )
     extra_admission: list[AdmissionPlugin] = field(default_factory=list)
     # Security. The library default is a plaintext development server with authentication and
     # authorisation off; the program (cmd/pinnace_cmd/apiserver.py) requires TLS unless asked.
@@ -90,6 +103,12 @@ class Config:
     token_listen: str = ""
     token_auth_file: str = ""
     service_account_key_file: str = ""
+    # Signs TokenRequest tokens (serviceaccounts/token); also verifies them when
+    # service_account_key_file is empty. Unset: the token subresource is not served.
+    service_account_signing_key_file: str = ""
+    service_account_issuer: str = jwt.DEFAULT_BOUND_ISSUER
+    # Audiences a bound token must name to authenticate here; empty: the issuer.
+    api_audiences: list[str] = field(default_factory=list)
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False
     # Kubernetes' EncryptionConfiguration file: which resources are encrypted at rest, with which keys.
@@ -101,11 +120,13 @@ def build_storage(config: Config) -> Storage:
     if config.storage == "sqlite":
         return SQLiteStorage(config.sqlite_path, synchronous=config.sqlite_synchronous)
     if config.storage == "etcd":
-        from services.apiserver.storage.etcd import EtcdStorage  # noqa: PLC0415 - only when chosen
+        from services.apiserver.storage.etcd import EtcdStorage, EtcdTLS  # noqa: PLC0415 - only when chosen
 
         if not config.etcd_servers:
             raise ValueError("--etcd-servers is required with --storage=etcd")
-        return EtcdStorage(config.etcd_servers, prefix=config.etcd_prefix)
+        files = (config.etcd_cafile, config.etcd_certfile, config.etcd_keyfile)
+        tls = EtcdTLS.from_files(*files) if any(files) else None
+        return EtcdStorage(config.etcd_servers, prefix=config.etcd_prefix, tls=tls)
     raise ValueError(f"unknown storage backend {config.storage!r} (sqlite or etcd)")
 
 
@@ -128,7 +149,8 @@ class APIServer:
         )
         available: dict[str, Callable[[], AdmissionPlugin]] = {
             "NamespaceLifecycle": lambda: NamespaceLifecycle(self._namespace),
-            "NodeRestriction": NodeRestriction,
+            "NodeRestriction": lambda: NodeRestriction(self._pod),
+            "ServiceAccount": lambda: ServiceAccountAdmission(self._service_account),
             "Priority": lambda: Priority(self.registry),
             "LimitRanger": lambda: LimitRanger(lambda: self.registry),
             "DefaultTolerationSeconds": DefaultTolerationSeconds,
@@ -147,7 +169,20 @@ class APIServer:
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.token_port = 0
+        self.api_audiences = tuple(config.api_audiences or [config.service_account_issuer])
+        self.token_issuer = (
+            TokenIssuer(
+                jwt.load_private_key(Path(config.service_account_signing_key_file).read_bytes()),
+                config.service_account_issuer,
+                self.api_audiences,
+            )
+            if config.service_account_signing_key_file
+            else None
+        )
+        self._service_account_exists = TokenObjectsCheck(self._cached_object)
         self.guard = RequestGuard(self._authenticator(), self._authorizer())
+        self.guard.authenticator.service_account_issuer = config.service_account_issuer
+        self.guard.authenticator.api_audiences = self.api_audiences
         self._tasks: list[asyncio.Task[None]] = []
 
     def _authenticator(self) -> Authenticator:
@@ -155,11 +190,8 @@ class APIServer:
         if config.insecure:
             return Authenticator(enabled=False)
         tokens = load_token_file(Path(config.token_auth_file)) if config.token_auth_file else {}
-        key = (
-            load_public_key(Path(config.service_account_key_file))
-            if config.service_account_key_file
-            else None
-        )
+        key_file = config.service_account_key_file or config.service_account_signing_key_file
+        key = load_public_key(Path(key_file)) if key_file else None
         return Authenticator(tokens, key, self._service_account_exists, anonymous=config.anonymous_auth)
 
     def _authorizer(self) -> UnionAuthorizer:
@@ -178,12 +210,28 @@ class APIServer:
             raise ValueError(f"unknown authorization mode(s) {unknown}; known: {sorted(known)}")
         return UnionAuthorizer([known[m]() for m in self.config.authorization_modes])
 
-    def _service_account_exists(self, claims: jwt.ServiceAccountClaims) -> bool:
-        info = REGISTRY.by_name("serviceaccounts")
-        account = self.registry.caches[info.plural].objects.get(
-            self.registry.key(info, claims.namespace, claims.name)
-        )
-        return account is not None and (not claims.uid or account.metadata.uid == claims.uid)  # type: ignore[attr-defined]
+    def _cached_object(self, plural: str, namespace: str, name: str) -> Message | None:
+        info = REGISTRY.by_name(plural)
+        return self.registry.caches[info.plural].objects.get(self.registry.key(info, namespace, name))
+
+    async def _stored(self, plural: str, namespace: str, name: str) -> Message | None:
+        """From the watch cache, else from storage (an object created a moment ago)."""
+        info = REGISTRY.by_name(plural)
+        found = await self.registry.get_cached(info, namespace, name)
+        if found is None:
+            with contextlib.suppress(errors.APIError):
+                found = await self.registry.get(info, namespace, name)
+        return found
+
+    async def _pod(self, namespace: str, name: str) -> core_pb2.Pod | None:
+        pod = await self._stored("pods", namespace, name)
+        assert pod is None or isinstance(pod, core_pb2.Pod)
+        return pod
+
+    async def _service_account(self, namespace: str, name: str) -> core_pb2.ServiceAccount | None:
+        account = await self._stored("serviceaccounts", namespace, name)
+        assert account is None or isinstance(account, core_pb2.ServiceAccount)
+        return account
 
     def _server_credentials(self, require_client_cert: bool) -> grpc.ServerCredentials:
         config = self.config
@@ -218,7 +266,9 @@ class APIServer:
                 ("grpc.http2.max_pings_without_data", 0),
             ]
         )
-        apiserver_pb2_grpc.add_APIServicer_to_server(APIService(self.registry, self.guard), server)
+        apiserver_pb2_grpc.add_APIServicer_to_server(
+            APIService(self.registry, self.guard, self.token_issuer), server
+        )
         health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -253,8 +303,13 @@ class APIServer:
             for plural in self.registry.transformers:
                 count = await self.registry.rewrite_all(REGISTRY.by_name(plural))
                 log.info("re-encrypted", resource=plural, objects=count)
+        # Pods reach the apiserver through the `kubernetes` Service with their bearer tokens, so
+        # with a token listener its Endpoints name that listener.
         await bootstrap.ensure_kubernetes_service(
-            self.registry, self.cluster_ips.first_ip(), self.config.advertise_address, self.port
+            self.registry,
+            self.cluster_ips.first_ip(),
+            self.config.advertise_address,
+            self.token_port or self.port,
         )
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

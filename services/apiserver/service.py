@@ -17,6 +17,7 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
+from pinnace.api.authentication.v1 import authentication_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
@@ -26,6 +27,7 @@ from services.apiserver.eviction import Evictions
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from services.apiserver.registry import Registry, meta_of
 from services.apiserver.storage.interface import StorageUnavailableError
+from services.apiserver.tokenrequest import TokenIssuer, create_token
 from services.machinery import codec
 from services.machinery import errors as ferr
 from services.machinery import labels as label_selectors
@@ -53,9 +55,13 @@ async def _abort(context: Context, error: errors.APIError) -> None:
 
 
 class APIService(apiserver_pb2_grpc.APIServicer):
-    def __init__(self, registry: Registry, guard: RequestGuard) -> None:
+    def __init__(
+        self, registry: Registry, guard: RequestGuard, token_issuer: TokenIssuer | None = None
+    ) -> None:
         self.registry = registry
         self.guard = guard
+        # None without --service-account-signing-key-file: serviceaccounts/token is not served.
+        self.token_issuer = token_issuer
         self.evictions = Evictions(registry)
 
     async def _call(
@@ -402,6 +408,27 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             return _scale_of(info, await self.registry.update(current))
 
         return await self._call("update-scale", request.resource, context, work)
+
+    async def CreateToken(
+        self,
+        request: apiserver_pb2.CreateTokenRequest,
+        context: Context,
+    ) -> authentication_pb2.TokenRequest:
+        async def work() -> authentication_pb2.TokenRequest:
+            accounts = REGISTRY.by_name("serviceaccounts")
+            namespace = request.namespace or "default"
+            self.guard.check(context, "create", accounts, namespace, request.name, "token")
+            if self.token_issuer is None:
+                raise errors.APIError(
+                    "NotFound",
+                    "the server could not find the requested resource (serviceaccounts/token): "
+                    "the apiserver has no --service-account-signing-key-file",
+                )
+            return await create_token(
+                self.registry, self.token_issuer, namespace, request.name, request.token_request
+            )
+
+        return await self._call("create-token", "serviceaccounts", context, work)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
+from pinnace.api.authentication.v1 import authentication_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.meta.v1 import meta_pb2
@@ -246,6 +247,21 @@ class Client:
         if grace_period_seconds is not None:
             eviction.delete_options.grace_period_seconds = grace_period_seconds
         await self._unary(self.stub.Evict, apiserver_pb2.EvictRequest(eviction=eviction))
+
+    async def create_token(
+        self,
+        service_account: str,
+        namespace: str,
+        request: authentication_pb2.TokenRequest | None = None,
+    ) -> authentication_pb2.TokenRequest:
+        """serviceaccounts/token: a bound token for `service_account` (status.token)."""
+        call = apiserver_pb2.CreateTokenRequest(
+            namespace=namespace,
+            name=service_account,
+            token_request=request or authentication_pb2.TokenRequest(),
+        )
+        answer: authentication_pb2.TokenRequest = await self._unary(self.stub.CreateToken, call)
+        return answer
 
     async def get_scale(self, resource: Resource, name: str, namespace: str = "") -> autoscaling_pb2.Scale:
         request = apiserver_pb2.GetScaleRequest(

@@ -62,6 +62,18 @@ def _default_container(c: core_pb2.Container) -> None:
             handler.http_get.scheme = handler.http_get.scheme or "HTTP"
 
 
+def _default_projected(source: core_pb2.ProjectedVolumeSource) -> None:
+    if not source.HasField("default_mode"):
+        source.default_mode = 0o644
+    for projection in source.sources:
+        token = projection.service_account_token
+        if projection.HasField("service_account_token") and not token.HasField("expiration_seconds"):
+            token.expiration_seconds = 3600
+        for item in projection.downward_api.items:
+            if item.HasField("field_ref"):
+                item.field_ref.api_version = item.field_ref.api_version or "v1"
+
+
 def default_pod_spec(spec: core_pb2.PodSpec) -> None:
     spec.restart_policy = spec.restart_policy or "Always"
     spec.dns_policy = spec.dns_policy or "ClusterFirst"
@@ -88,6 +100,8 @@ def default_pod_spec(spec: core_pb2.PodSpec) -> None:
         for item in volume.downward_api.items:
             if item.HasField("field_ref"):
                 item.field_ref.api_version = item.field_ref.api_version or "v1"
+        if volume.HasField("projected"):
+            _default_projected(volume.projected)
     for toleration in spec.tolerations:
         if not toleration.operator:
             toleration.operator = "Equal"

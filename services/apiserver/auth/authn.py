@@ -16,9 +16,10 @@ from services.apiserver import errors
 from services.apiserver.auth.user import ANONYMOUS_USER, AUTHENTICATED, UserInfo
 from services.machinery import jwt, pki
 
-# Checks that a token's service account still exists with the uid the token names (deleting
-# the account revokes its tokens, as Kubernetes' legacy token authenticator does).
-ServiceAccountCheck = Callable[[jwt.ServiceAccountClaims], bool]
+# Checks that the objects a token names still exist with the uids it names: its service account
+# (deleting the account revokes its tokens) and, for a bound token, its pod or secret. Returns
+# why the token is no longer valid, or "" when it is.
+ServiceAccountCheck = Callable[[jwt.ServiceAccountClaims], str]
 
 
 def load_token_file(path: Path) -> dict[str, UserInfo]:
@@ -41,6 +42,9 @@ class Authenticator:
     service_account_key: ec.EllipticCurvePublicKey | None = None
     service_account_check: ServiceAccountCheck | None = None
     anonymous: bool = False
+    # Bound tokens (TokenRequest) carry this issuer and must name one of these audiences.
+    service_account_issuer: str = jwt.DEFAULT_BOUND_ISSUER
+    api_audiences: tuple[str, ...] = (jwt.DEFAULT_BOUND_ISSUER,)
     # False only for a plaintext development server: every request is then the anonymous
     # user in system:masters' stead and authorisation must be AlwaysAllow.
     enabled: bool = True
@@ -67,13 +71,17 @@ class Authenticator:
             return UserInfo(user.name, (*user.groups, AUTHENTICATED), user.uid)
         if self.service_account_key is not None:
             try:
-                claims = jwt.verify(self.service_account_key, token)
+                claims = jwt.verify(
+                    self.service_account_key,
+                    token,
+                    issuer=self.service_account_issuer,
+                    audiences=self.api_audiences,
+                )
             except jwt.TokenError as exc:
                 raise errors.APIError("Unauthorized", f"Unauthorized: invalid bearer token: {exc}") from None
-            if self.service_account_check is not None and not self.service_account_check(claims):
-                raise errors.APIError(
-                    "Unauthorized", "Unauthorized: the token's service account no longer exists"
-                )
+            problem = self.service_account_check(claims) if self.service_account_check is not None else ""
+            if problem:
+                raise errors.APIError("Unauthorized", f"Unauthorized: {problem}")
             return UserInfo(claims.username, claims.groups, claims.uid)
         raise errors.APIError("Unauthorized", "Unauthorized: invalid bearer token")
 

@@ -1,6 +1,7 @@
 """The Node authoriser: a kubelet (system:node:<name> in system:nodes) may read only the pods
-bound to its node and the secrets, configmaps, PVCs and PVs those pods use, and write only its
-own Node, its Lease, and its pods' status (DESIGN.md, issue 10). Anything else it asks for is
+bound to its node and the secrets, configmaps, PVCs and PVs those pods use, request tokens
+only for the service accounts those pods run as, and write only its own Node, its Lease, and
+its pods' status (DESIGN.md, issue 10). Anything else it asks for is
 left to the next mode (RBAC)."""
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def pod_references(pod: core_pb2.Pod) -> dict[str, set[str]]:
             refs["secrets"].add(volume.secret.secret_name)
         if volume.HasField("config_map"):
             refs["configmaps"].add(volume.config_map.name)
+        for projection in volume.projected.sources:
+            if projection.HasField("secret"):
+                refs["secrets"].add(projection.secret.name)
+            if projection.HasField("config_map"):
+                refs["configmaps"].add(projection.config_map.name)
         if volume.HasField("persistent_volume_claim"):
             refs["persistentvolumeclaims"].add(volume.persistent_volume_claim.claim_name)
     for container in (*pod.spec.init_containers, *pod.spec.containers):
@@ -69,6 +75,16 @@ class NodeAuthorizer:
             return Decision.ALLOW if ok and verb in (*_READ, *_WRITE, "delete") else Decision.DENY
         if resource == "pods":
             return self._pods_decision(attrs, node)
+        if resource == "serviceaccounts":
+            # Tokens only (bound to one of its pods: NodeRestriction checks the binding), for
+            # the accounts its pods run as.
+            if verb != "create" or attrs.subresource != "token":
+                return Decision.DENY
+            used = any(
+                p.metadata.namespace == attrs.namespace and p.spec.service_account_name == attrs.name
+                for p in self._pods(node)
+            )
+            return Decision.ALLOW if used else Decision.DENY
         if resource in ("secrets", "configmaps", "persistentvolumeclaims"):
             if verb != "get":
                 return Decision.DENY

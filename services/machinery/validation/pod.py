@@ -73,6 +73,9 @@ RESOURCE_FIELD_NAMES = (
 _SUBSCRIPTED_FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 _MAX_FILE_MODE = 0o777
+# A projected service-account token lives between 10 minutes and 2^32 seconds (TokenRequest's bounds).
+_MIN_TOKEN_SECONDS = 600
+_MAX_TOKEN_SECONDS = 1 << 32
 
 
 def validate_pod(pod: core_pb2.Pod) -> list[FieldError]:
@@ -196,6 +199,70 @@ def _validate_volume_source(errors: list[FieldError], volume: core_pb2.Volume, p
             errors.append(ferr.invalid(f"{path}.nfs.path", volume.nfs.path, "must be an absolute path"))
     if volume.HasField("downward_api"):
         _validate_downward_api(errors, volume.downward_api, f"{path}.downwardAPI")
+    if volume.HasField("projected"):
+        _validate_projected(errors, volume.projected, f"{path}.projected")
+
+
+def _validate_projected(errors: list[FieldError], source: core_pb2.ProjectedVolumeSource, path: str) -> None:
+    """Kubernetes' validateProjectionSources: one type per source, file paths unique."""
+    if source.HasField("default_mode"):
+        _validate_file_mode(errors, f"{path}.defaultMode", source.default_mode)
+    files: list[tuple[str, str]] = []  # (file path, name of the source's object)
+    for i, projection in enumerate(source.sources):
+        src = f"{path}.sources[{i}]"
+        if len(projection.ListFields()) > 1:
+            errors.append(ferr.forbidden(src, "may not specify more than 1 volume type"))
+        if projection.HasField("secret"):
+            files += _validate_projected_keys(errors, projection.secret, f"{src}.secret")
+        if projection.HasField("config_map"):
+            files += _validate_projected_keys(errors, projection.config_map, f"{src}.configMap")
+        if projection.HasField("downward_api"):
+            downward = core_pb2.DownwardAPIVolumeSource(items=projection.downward_api.items)
+            _validate_downward_api(errors, downward, f"{src}.downwardAPI")
+            files += [(item.path, "") for item in projection.downward_api.items]
+        if projection.HasField("service_account_token"):
+            token = projection.service_account_token
+            _validate_token_projection(errors, token, f"{src}.serviceAccountToken")
+            files.append((token.path, ""))
+    seen: set[str] = set()
+    for file_path, name in files:
+        if file_path and file_path in seen:
+            errors.append(ferr.invalid(path, name, "conflicting duplicate paths"))
+        seen.add(file_path)
+
+
+def _validate_projected_keys(
+    errors: list[FieldError], source: core_pb2.SecretProjection | core_pb2.ConfigMapProjection, path: str
+) -> list[tuple[str, str]]:
+    if not source.name:
+        errors.append(ferr.required(f"{path}.name"))
+    for i, item in enumerate(source.items):
+        item_path = f"{path}.items[{i}]"
+        if not item.key:
+            errors.append(ferr.required(f"{item_path}.key"))
+        _validate_relative_path(errors, f"{item_path}.path", item.path)
+        if item.HasField("mode"):
+            _validate_file_mode(errors, f"{item_path}.mode", item.mode)
+    return [(item.path, source.name) for item in source.items]
+
+
+def _validate_token_projection(
+    errors: list[FieldError], token: core_pb2.ServiceAccountTokenProjection, path: str
+) -> None:
+    seconds = token.expiration_seconds
+    if seconds < _MIN_TOKEN_SECONDS:
+        errors.append(
+            ferr.invalid(
+                f"{path}.expirationSeconds", seconds, "may not specify a duration less than 10 minutes"
+            )
+        )
+    if seconds > _MAX_TOKEN_SECONDS:
+        errors.append(
+            ferr.invalid(
+                f"{path}.expirationSeconds", seconds, "may not specify a duration larger than 2^32 seconds"
+            )
+        )
+    _validate_relative_path(errors, f"{path}.path", token.path)
 
 
 def _validate_file_mode(errors: list[FieldError], path: str, mode: int) -> None:

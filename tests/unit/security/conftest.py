@@ -61,6 +61,7 @@ async def start_cluster(tmp_path: Path, admission_plugins: list[str] | None = No
         client_ca_file=str(pki_dir / "ca.crt"),
         token_auth_file=str(tmp_path / "tokens.csv"),
         service_account_key_file=str(pki_dir / "sa.key"),
+        service_account_signing_key_file=str(pki_dir / "sa.key"),
         authorization_modes=["Node", "RBAC"],
     )
     if admission_plugins is not None:
