@@ -36,6 +36,7 @@ DEFAULT_RESOURCES = (
     "deployments",
     "daemonsets",
     "statefulsets",
+    "controllerrevisions",
     "jobs",
     "cronjobs",
     "services",

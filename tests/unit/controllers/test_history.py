@@ -12,6 +12,7 @@ from pinnace.api.core.v1 import core_pb2
 from services.client.client import Client
 from services.controllers import history
 from services.controllers.daemonset import DaemonSetController
+from services.controllers.garbagecollector import GarbageCollector
 from services.controllers.podutil import is_active
 from services.controllers.statefulset import StatefulSetController
 from tests.unit.apiserver.helpers import manifest
@@ -154,3 +155,17 @@ def test_fnv1_and_hashes() -> None:
     labelled.metadata.labels[history.REVISION_LABEL] = "x"
     assert history.revision_data(labelled) == data  # the pods' own label is not part of a revision
     assert history.revision_name("a" * 300, "h") == "a" * 223 + "-h"
+
+
+async def test_revisions_go_with_their_owner(client: Client, harness: Harness, kubelet: FakeKubelet) -> None:
+    harness.add(StatefulSetController)
+    harness.add(GarbageCollector)
+    await harness.start()
+    await client.create(manifest(STS))
+    await until(lambda: _count(client, 1))
+    await client.delete("statefulsets", "db", "default")
+    await until(lambda: _count(client, 0))
+
+
+async def _count(client: Client, expected: int) -> bool:
+    return len(await revisions(client, "default")) == expected
