@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from services.apiserver.server import DEFAULT_ADMISSION_PLUGINS, Config, serve
+from services.machinery import jwt
 from services.machinery.logs import configure_logging
 
 
@@ -22,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--etcd-servers", default="", help="comma-separated etcd endpoints (host:port)")
     parser.add_argument("--etcd-prefix", default="", help="key prefix inside etcd")
+    parser.add_argument("--etcd-cafile", default="", help="CA verifying the etcd members' certificates (PEM)")
+    parser.add_argument("--etcd-certfile", default="", help="client certificate presented to etcd (PEM)")
+    parser.add_argument("--etcd-keyfile", default="", help="key of --etcd-certfile (PEM)")
     parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12", help="service CIDR")
     parser.add_argument("--service-node-port-range", default="30000-32767", help="NodePort range (low-high)")
     parser.add_argument(
@@ -58,7 +62,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     security.add_argument(
         "--service-account-key-file",
         default="",
-        help="key verifying service-account tokens (PEM, public or private)",
+        help="key verifying service-account tokens (PEM, public or private); "
+        "default: --service-account-signing-key-file",
+    )
+    security.add_argument(
+        "--service-account-signing-key-file",
+        default="",
+        help="private key signing TokenRequest tokens (serviceaccounts/token); unset: not served",
+    )
+    security.add_argument(
+        "--service-account-issuer",
+        default=jwt.DEFAULT_BOUND_ISSUER,
+        help="`iss` of the tokens this apiserver issues",
+    )
+    security.add_argument(
+        "--api-audiences",
+        default="",
+        help="comma list of audiences a token must name to be accepted; default: the issuer",
     )
     security.add_argument(
         "--authorization-mode",
@@ -79,9 +99,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--admission-plugins",
         default=",".join(DEFAULT_ADMISSION_PLUGINS),
-        help="ordered admission plugins: NamespaceLifecycle, LimitRanger, DefaultTolerationSeconds, "
-        "NodeRestriction, Priority, ResourceQuota, SecurityContextDeny, AlwaysAdmit, AlwaysDeny "
-        "(ServiceAllocation always runs)",
+        help="ordered admission plugins: NamespaceLifecycle, LimitRanger, ServiceAccount, "
+        "DefaultTolerationSeconds, NodeRestriction, Priority, ResourceQuota, SecurityContextDeny, "
+        "AlwaysAdmit, AlwaysDeny (ServiceAllocation always runs)",
+    )
+    parser.add_argument(
+        "--disable-admission-plugins",
+        default="",
+        help="comma list of plugins taken out of --admission-plugins (e.g. ServiceAccount)",
     )
 
 
@@ -94,6 +119,9 @@ def config_from(args: argparse.Namespace) -> Config:
         sqlite_synchronous=args.sqlite_synchronous,
         etcd_servers=[s for s in args.etcd_servers.split(",") if s],
         etcd_prefix=args.etcd_prefix,
+        etcd_cafile=args.etcd_cafile,
+        etcd_certfile=args.etcd_certfile,
+        etcd_keyfile=args.etcd_keyfile,
         service_cidr=args.service_cluster_ip_range,
         node_port_range=(int(low), int(high)),
         advertise_address=args.advertise_address,
@@ -107,11 +135,18 @@ def config_from(args: argparse.Namespace) -> Config:
         token_listen=args.token_listen,
         token_auth_file=args.token_auth_file,
         service_account_key_file=args.service_account_key_file,
+        service_account_signing_key_file=args.service_account_signing_key_file,
+        service_account_issuer=args.service_account_issuer,
+        api_audiences=[a for a in args.api_audiences.split(",") if a],
         authorization_modes=["AlwaysAllow"]
         if args.insecure
         else [m for m in args.authorization_mode.split(",") if m],
         anonymous_auth=args.anonymous_auth,
-        admission_plugins=[p for p in args.admission_plugins.split(",") if p],
+        admission_plugins=[
+            p
+            for p in args.admission_plugins.split(",")
+            if p and p not in args.disable_admission_plugins.split(",")
+        ],
         encryption_provider_config=args.encryption_provider_config,
         reencrypt=args.reencrypt,
     )
