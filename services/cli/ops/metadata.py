@@ -141,10 +141,13 @@ async def apply(
     overwrite: bool,
     resource_version: str = "",
     dry_run: bool = False,
+    local: bool = False,
 ) -> tuple[Message, Outcome]:
     """Read, check, change and write one object's labels or annotations, retrying conflicts.
     With resource_version the change applies only to that version of the object (kubectl's
-    --resource-version precondition): a mismatch is a conflict, never retried."""
+    --resource-version precondition): a mismatch is a conflict, never retried. `local`
+    (--dry-run=client) returns the changed object without writing it; `dry_run` has the
+    server check the write without keeping it."""
     attempts = 0
     while True:
         current = await client.get(info, name, namespace)
@@ -165,7 +168,7 @@ async def apply(
         target.update(updates.new)
         changed = dict(target) != before
         outcome = Outcome(_operation(updates, changed), missing)
-        if not changed:
+        if not changed or local:
             return current, outcome
         try:
             return await client.update(current, dry_run=dry_run), outcome
