@@ -8,6 +8,10 @@
 - activeDeadlineSeconds, counted from status.startTime, fails the Job (DeadlineExceeded).
 - A finished Job deletes its remaining active pods and keeps Complete/Failed conditions.
 - suspend deletes the active pods and sets the Suspended condition.
+- completionMode Indexed (indexed_job.py): each index 0..completions-1 must succeed once; a
+  pod per index still to do, lowest first, at most parallelism at a time; status
+  completedIndexes; stray pods (no valid index, an index done, a second pod for an index)
+  are deleted.
 Pods carry the controller-uid and job-name labels and a controller reference; creations and
 deletions go through expectations as the ReplicaSet controller's do."""
 
@@ -22,6 +26,7 @@ from pinnace.api.batch.v1 import batch_pb2
 from pinnace.api.core.v1 import core_pb2
 from services.client.errors import APIStatusError, NotFoundError
 from services.client.events import NORMAL, WARNING
+from services.controllers import indexed_job
 from services.controllers.base import Controller, ControllerContext, object_key
 from services.controllers.expectations import Expectations
 from services.controllers.podutil import (
@@ -115,7 +120,13 @@ class JobController(Controller):
             return
         pods = self._pods_of(job)
         active = [p for p in pods if is_active(p)]
-        succeeded = sum(1 for p in pods if p.status.phase == "Succeeded")
+        indexed = indexed_job.is_indexed(job) and job.spec.HasField("completions")
+        done: set[int] = set()
+        if indexed:
+            done = indexed_job.completed(job, pods, job.spec.completions)
+            succeeded = len(done)
+        else:
+            succeeded = sum(1 for p in pods if p.status.phase == "Succeeded")
         failed_pods = sum(1 for p in pods if p.status.phase == "Failed")
         failed = max(failed_pods, job.status.failed)
         status = batch_pb2.JobStatus()
@@ -147,13 +158,18 @@ class JobController(Controller):
             active = []
         elif self.expectations.satisfied(key):
             try:
-                active = await self._manage(key, job, active, succeeded, failed, completions)
+                if indexed:
+                    active = await self._manage_indexed(key, job, active, done, failed)
+                else:
+                    active = await self._manage(key, job, active, succeeded, failed, completions)
             except APIStatusError as exc:
                 error = exc
         status.active = len(active)
         status.ready = sum(1 for p in active if is_ready(p))
         status.succeeded = succeeded
         status.failed = failed
+        if indexed:
+            status.completed_indexes = indexed_job.format_intervals(done)
         self._set_conditions(job, status, verdict)
         if status != job.status:
             try:
@@ -227,23 +243,53 @@ class JobController(Controller):
             self.enqueue_after(key, delay)
             return active
         missing = min(missing, self.settings.burst_replicas)
-        self.expectations.expect_creations(key, missing)
         extra = {CONTROLLER_UID: job.metadata.uid, JOB_NAME: job.metadata.name}
-        results = await asyncio.gather(
-            *(
-                self.client.create(pod_from_template(job.spec.template, job, extra_labels=extra))
-                for _ in range(missing)
-            ),
-            return_exceptions=True,
+        await self._create_pods(
+            key, job, [pod_from_template(job.spec.template, job, extra_labels=extra) for _ in range(missing)]
         )
+        return active
+
+    async def _manage_indexed(
+        self, key: str, job: batch_pb2.Job, active: list[core_pb2.Pod], done: set[int], failed: int
+    ) -> list[core_pb2.Pod]:
+        completions = job.spec.completions
+        running, extra = indexed_job.split_active(active, completions, done)
+        wanted = min(job.spec.parallelism, max(completions - len(done), 0))
+        survivors = list(running.values())
+        if len(survivors) > wanted:
+            extra.extend(least_valuable(survivors, len(survivors) - wanted))
+        if extra:
+            await self._delete_pods(key, job, extra)
+            return [p for p in survivors if p not in extra]
+        missing = wanted - len(survivors)
+        if missing <= 0:
+            return survivors
+        delay = self._backoff_remaining(key, failed)
+        if delay > 0:
+            self.enqueue_after(key, delay)
+            return survivors
+        indexes = indexed_job.pending(
+            completions, done, set(running), min(missing, self.settings.burst_replicas)
+        )
+        await self._create_pods(key, job, [self._indexed_pod(job, i) for i in indexes])
+        return survivors
+
+    def _indexed_pod(self, job: batch_pb2.Job, index: int) -> core_pb2.Pod:
+        extra = {CONTROLLER_UID: job.metadata.uid, JOB_NAME: job.metadata.name}
+        pod = pod_from_template(job.spec.template, job, extra_labels=extra)
+        indexed_job.decorate(pod, job.metadata.name, index)
+        return pod
+
+    async def _create_pods(self, key: str, job: batch_pb2.Job, pods: list[core_pb2.Pod]) -> None:
+        self.expectations.expect_creations(key, len(pods))
+        results = await asyncio.gather(*(self.client.create(p) for p in pods), return_exceptions=True)
         failures = [r for r in results if isinstance(r, Exception)]
         for _ in failures:
             self.expectations.creation_observed(key)
         if failures:
             self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {failures[0]}")
             raise failures[0]
-        self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created {missing} pod(s)")
-        return active
+        self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created {len(pods)} pod(s)")
 
     def _backoff_remaining(self, key: str, failed: int) -> float:
         """Replacements after new failures wait base * 2^(failures-1), capped."""
