@@ -18,6 +18,7 @@ from pinnace.api.meta.v1 import meta_pb2
 from pinnace.api.policy.v1 import policy_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.client.errors import from_rpc_error
+from services.client.streams import NodeProxyClient
 from services.machinery.envelope import unwrap, wrap
 from services.machinery.kinds import REGISTRY, KindInfo
 
@@ -83,6 +84,12 @@ class Client:
 
     async def close(self) -> None:
         await self.channel.close(None)
+
+    @property
+    def node_proxy(self) -> NodeProxyClient:
+        """Pod logs, exec/attach sessions, port-forwarding and node stats through the
+        apiserver's NodeProxy service (services/client/streams.py), on this connection."""
+        return NodeProxyClient(self.channel, timeout=self.timeout)
 
     async def __aenter__(self) -> Client:
         return self

@@ -28,6 +28,13 @@ class KubeletConfig:
     node_labels: dict[str, str] = field(default_factory=dict)
     # The Node API (gRPC): logs, exec, attach, port-forward, stats. "" disables it.
     node_api_listen: str = "127.0.0.1:10250"
+    # Node API security (services/kubelet/node_api_auth.py): TLS with the given pair (else a
+    # self-signed one in <root-dir>/pki), client certificates verified against client_ca_file.
+    # node_api_insecure serves plaintext with no authentication (development and old tests).
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
+    node_api_insecure: bool = False
     metrics_listen: str = ""
     # The network namespace in which pod IPs and the runtime's streaming server are reachable
     # (a path such as /var/run/netns/<name>); "" is the kubelet's own. Tests run the runtime

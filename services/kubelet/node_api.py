@@ -26,6 +26,7 @@ from pinnace.kubelet.v1 import kubelet_pb2_grpc as pb_grpc
 from services.kubelet.cri_client import CRI, CRIError
 from services.kubelet.logs import read_log
 from services.kubelet.netns import SocketFactory
+from services.kubelet.node_api_auth import CallerCheck
 from services.kubelet.runtime_state import ContainerInfo, read_pod
 from services.kubelet.stats import StatsProvider
 from services.kubelet.stream_client import (
@@ -54,12 +55,26 @@ class _AbortError(Exception):
 
 class NodeAPI(pb_grpc.NodeAPIServicer):
     def __init__(
-        self, runtime: CRI, sockets: SocketFactory, find_pod: PodFinder, stats: StatsProvider
+        self,
+        runtime: CRI,
+        sockets: SocketFactory,
+        find_pod: PodFinder,
+        stats: StatsProvider,
+        callers: CallerCheck | None = None,
     ) -> None:
+        """`callers` None: every caller is admitted (the plaintext --node-api-insecure mode)."""
         self.runtime = runtime
         self.sockets = sockets
         self.find_pod = find_pod
         self.stats = stats
+        self.callers = callers
+
+    async def _admit(self, context: Any, verb: str, subresource: str) -> None:
+        """Abort with PERMISSION_DENIED (which raises) a caller the Node API does not serve,
+        before anything else runs."""
+        refusal = self.callers.refusal(context, verb, subresource) if self.callers is not None else None
+        if refusal is not None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
 
     async def _container(
         self, ref: pb.PodRef, name: str, previous: bool = False
@@ -92,6 +107,7 @@ class NodeAPI(pb_grpc.NodeAPIServicer):
     async def ContainerLogs(  # noqa: N802
         self, request: pb.ContainerLogsRequest, context: Any
     ) -> AsyncIterator[pb.LogChunk]:
+        await self._admit(context, "get", "proxy")
         try:
             _, info = await self._container(request.pod, request.container, request.previous)
         except _AbortError as exc:
@@ -139,6 +155,7 @@ class NodeAPI(pb_grpc.NodeAPIServicer):
     async def _stream_command(
         self, requests: AsyncIterator[pb.ExecInput], context: Any, *, attach: bool
     ) -> AsyncIterator[pb.ExecOutput]:
+        await self._admit(context, "create", "proxy")
         first = await anext(requests, None)
         if first is None or not first.HasField("start"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry start")
@@ -217,6 +234,7 @@ class NodeAPI(pb_grpc.NodeAPIServicer):
     async def PortForward(  # noqa: N802
         self, request_iterator: AsyncIterator[pb.PortForwardInput], context: Any
     ) -> AsyncIterator[pb.PortForwardOutput]:
+        await self._admit(context, "create", "proxy")
         first = await anext(request_iterator, None)
         if first is None or not first.HasField("start"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry start")
@@ -264,6 +282,7 @@ class NodeAPI(pb_grpc.NodeAPIServicer):
     async def StatsSummary(  # noqa: N802
         self, request: pb.StatsSummaryRequest, context: Any
     ) -> pb.Summary:
+        await self._admit(context, "get", "stats")
         try:
             return await self.stats.summary()
         except CRIError as exc:
@@ -271,13 +290,20 @@ class NodeAPI(pb_grpc.NodeAPIServicer):
             raise
 
 
-async def serve(listen: str, api: NodeAPI) -> tuple[grpc.aio.Server, int]:
+async def serve(
+    listen: str, api: NodeAPI, credentials: grpc.ServerCredentials | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Serve on `listen`: TLS with `credentials` (node_api_auth.server_credentials), plaintext
+    when None."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
     pb_grpc.add_NodeAPIServicer_to_server(api, server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(listen)
+    if credentials is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()

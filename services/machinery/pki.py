@@ -143,6 +143,33 @@ def issue(
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
+def self_signed(
+    common_name: str, *, dns_names: tuple[str, ...] = (), ip_addresses: tuple[str, ...] = ()
+) -> KeyPair:
+    """A serving certificate signed by its own key: what a kubelet generates for its Node API
+    when it is given none (Kubernetes does the same). Clients can verify it only by trusting
+    this very certificate."""
+    key = _new_key()
+    name = _name(common_name)
+    alt_names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now())
+        .not_valid_after(_now() + CERT_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
 def verify_signed_by(ca: x509.Certificate, cert: x509.Certificate, at: dt.datetime | None = None) -> None:
     """Raise ValueError unless `cert` was signed by `ca` and is valid now (or at `at`)."""
     moment = at or dt.datetime.now(dt.UTC)

@@ -1,6 +1,7 @@
 """`pinnace bootstrap`: everything a cluster's security needs on disk, in one command: the CA,
 the apiserver's serving certificate, a client certificate and a client configuration file for
-every component and for the admin, a kubelet identity per node, and the service-account key.
+every component and for the admin, a kubelet identity per node, the apiserver's client
+certificate towards kubelets, and the service-account key.
 
 Existing files are kept (re-running adds what is missing, e.g. a new node's identity), so the
 CA is never replaced by accident.
@@ -29,6 +30,9 @@ COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "controller-manager": ("system:kube-controller-manager", ()),
     "proxy": ("system:kube-proxy", ()),
 }
+
+KUBELET_CLIENT_PAIR = "apiserver-kubelet-client"
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 
 @dataclass
@@ -63,6 +67,13 @@ def bootstrap(plan: BootstrapPlan) -> list[Path]:
             server=True,
             client=False,
         ),
+    )
+    # The apiserver's identity towards kubelets (--kubelet-client-certificate): the kubelet
+    # serves kube-apiserver-kubelet-client and system:masters only (docs/kubelet.md).
+    _keypair(
+        pki_dir,
+        KUBELET_CLIENT_PAIR,
+        lambda: pki.issue(ca, KUBELET_CLIENT_USER, organizations=("system:masters",)),
     )
     sa_key = pki_dir / "sa.key"
     if not sa_key.exists():

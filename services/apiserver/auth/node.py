@@ -18,6 +18,7 @@ from services.machinery import fields
 CacheReader = Callable[[str], Iterable[Message]]
 _READ = ("get", "list", "watch")
 _WRITE = ("create", "update", "patch")
+_PROXY_SUBRESOURCES = ("proxy", "stats", "log", "metrics", "exec", "attach", "portforward")
 
 
 def pod_references(pod: core_pb2.Pod) -> dict[str, set[str]]:
@@ -64,6 +65,9 @@ class NodeAuthorizer:
         if node is None:
             return Decision.NO_OPINION
         resource, verb = attrs.resource, attrs.verb
+        if resource in ("nodes", "pods") and attrs.subresource in _PROXY_SUBRESOURCES:
+            # Reaching kubelets through the apiserver is not a kubelet's business: RBAC decides.
+            return Decision.NO_OPINION
         if resource == "nodes":
             if verb in _READ:
                 return Decision.ALLOW

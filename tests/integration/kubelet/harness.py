@@ -42,6 +42,12 @@ class Node:
     suffix: str = field(default_factory=lambda: secrets.token_hex(3))
     kubelet_args: list[str] = field(default_factory=list)
     apiserver_args: list[str] = field(default_factory=list)
+    # The Node API's security flags: plaintext by default (the older tests dial it directly);
+    # tests of the apiserver's proxy pass TLS flags (test_node_proxy.py).
+    node_api_args: list[str] = field(default_factory=lambda: ["--node-api-insecure"])
+    # The Node's InternalIP, which the apiserver dials for the proxy: tests of the proxy use
+    # 127.0.0.1 (the kubelet listens on loopback); the default is the pod bridge's gateway.
+    node_ip: str = ""
 
     def __post_init__(self) -> None:
         self.name = f"pkl-{self.suffix}"
@@ -107,7 +113,8 @@ class Node:
             "--network-namespace", f"/var/run/netns/{self.netns}",
             "--cni-conf-dir", str(self.conf_dir), "--cni-bin-dir", str(REFERENCE_PLUGINS),
             "--cni-data-dir", str(self.ipam_dir), "--cni-bridge", self.bridge,
-            "--node-ip", self.gateway, "--node-api-listen", f"127.0.0.1:{self.node_api_port}",
+            "--node-ip", self.node_ip or self.gateway,
+            "--node-api-listen", f"127.0.0.1:{self.node_api_port}", *self.node_api_args,
             "--sync-frequency", "5s", "--node-status-update-frequency", "2s",
             "--container-restart-backoff", "1s",
             *self.kubelet_args, *extra,
