@@ -110,6 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--job-backoff", type=duration, default=10.0, help="first back-off before replacing failed Job pods"
     )
+    parser.add_argument(
+        "--terminated-pod-gc-threshold",
+        type=int,
+        default=12500,
+        help="terminated pods kept before the pod garbage collector deletes the oldest (0: no limit)",
+    )
     for flag, name in _CONCURRENCY.items():
         parser.add_argument(
             f"--concurrent-{flag}-syncs", type=int, default=0, help=f"workers of the {name} controller"
@@ -155,6 +161,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         node_cidr_mask_size=args.node_cidr_mask_size,
         namespace_retry_seconds=args.namespace_sync_retry,
         job_backoff_seconds=args.job_backoff,
+        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
         hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
         hpa_downscale_stabilization=args.horizontal_pod_autoscaler_downscale_stabilization,
         hpa_tolerance=args.horizontal_pod_autoscaler_tolerance,

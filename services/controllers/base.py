@@ -97,6 +97,11 @@ class Settings:
     hpa_tolerance: float = 0.1
     # CronJob
     cronjob_sync_period: float = 10.0
+    # Pod garbage collector: terminated pods kept (0: no limit), pass period, and how long a
+    # node must be missing before its pods count as orphans.
+    terminated_pod_gc_threshold: int = 12500
+    podgc_period: float = 20.0
+    podgc_quarantine: float = 40.0
     # Certificates: the CA that signs approved kube-apiserver-client(-kubelet) requests.
     cluster_signing_cert_file: str = ""
     cluster_signing_key_file: str = ""

@@ -32,6 +32,7 @@ from services.controllers.nodeipam import NodeIpamController
 from services.controllers.nodelifecycle import NodeLifecycleController
 from services.controllers.persistentvolume import PersistentVolumeController
 from services.controllers.podautoscaler import HorizontalPodAutoscalerController
+from services.controllers.podgc import PodGarbageCollector
 from services.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from services.controllers.resourcequota import ResourceQuotaController
 from services.controllers.serviceaccount import ServiceAccountController
@@ -61,6 +62,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "persistentvolume-binder": PersistentVolumeController,
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
     "disruption": DisruptionController,
+    "podgc": PodGarbageCollector,
     "csrapproving": CSRApprovingController,
     "csrsigning": CSRSigningController,
     "tokencleaner": TokenCleaner,
