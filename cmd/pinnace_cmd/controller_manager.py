@@ -125,6 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cluster-signing-key-file", default="", help="private key (PEM) of that CA")
     parser.add_argument(
+        "--root-ca-file",
+        default="",
+        help="CA bundle (PEM) published as kube-root-ca.crt in every namespace; "
+        "default: the CA of --kubeconfig",
+    )
+    parser.add_argument(
         "--cluster-signing-duration",
         type=duration,
         default=365 * 24 * 3600.0,
@@ -176,15 +182,17 @@ async def serve(args: argparse.Namespace) -> None:
     if args.metrics_listen:
         host, _, port = args.metrics_listen.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0")
-    client = (
-        load_client_config(Path(args.kubeconfig)).client()
-        if args.kubeconfig
-        else Client.connect(args.apiserver)
-    )
+    credentials = load_client_config(Path(args.kubeconfig)) if args.kubeconfig else None
+    client = credentials.client() if credentials is not None else Client.connect(args.apiserver)
+    settings = settings_from(args)
+    if args.root_ca_file:
+        settings.root_ca = Path(args.root_ca_file).read_bytes()
+    elif credentials is not None:
+        settings.root_ca = credentials.ca_pem
     async with client:
         manager = ControllerManager(
             client,
-            settings_from(args),
+            settings,
             names,
             leader_elect=args.leader_elect,
             lease_duration=args.leader_elect_lease_duration,

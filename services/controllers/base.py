@@ -106,6 +106,9 @@ class Settings:
     cluster_signing_cert_file: str = ""
     cluster_signing_key_file: str = ""
     cluster_signing_duration: float = 365 * 24 * 3600.0
+    # The CA bundle published as kube-root-ca.crt in every namespace (--root-ca-file, else the
+    # CA of the controller-manager's own client configuration).
+    root_ca: bytes = b""
 
     def workers_for(self, name: str, default: int = 2) -> int:
         return self.workers.get(name, default)

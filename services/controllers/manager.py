@@ -35,6 +35,7 @@ from services.controllers.podautoscaler import HorizontalPodAutoscalerController
 from services.controllers.podgc import PodGarbageCollector
 from services.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from services.controllers.resourcequota import ResourceQuotaController
+from services.controllers.rootcacertpublisher import RootCACertPublisher
 from services.controllers.serviceaccount import ServiceAccountController
 from services.controllers.statefulset import StatefulSetController
 from services.controllers.tokencleaner import TokenCleaner
@@ -51,6 +52,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "serviceaccount": ServiceAccountController,
+    "root-ca-cert-publisher": RootCACertPublisher,
     "deployment": DeploymentController,
     "nodeipam": NodeIpamController,
     "nodelifecycle": NodeLifecycleController,
