@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from services.apiserver.kubelet_client import DEFAULT_ADDRESS_TYPES
 from services.apiserver.server import DEFAULT_ADMISSION_PLUGINS, Config, serve
 from services.machinery import jwt
 from services.machinery.logs import configure_logging
@@ -87,6 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     security.add_argument("--anonymous-auth", action="store_true", help="accept requests without credentials")
     security.add_argument(
+        "--enable-bootstrap-token-auth",
+        action="store_true",
+        help="accept bootstrap tokens (kube-system/bootstrap-token-<id> Secrets) as bearer tokens",
+    )
+    security.add_argument(
         "--encryption-provider-config",
         default="",
         help="EncryptionConfiguration file: resources encrypted at rest (AES-GCM) and their keys",
@@ -95,6 +101,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reencrypt",
         action="store_true",
         help="after start-up, store every encrypted resource again with the current first key",
+    )
+    kubelets = parser.add_argument_group("kubelet connections (logs, exec, attach, port-forward, stats)")
+    kubelets.add_argument(
+        "--kubelet-client-certificate",
+        default="",
+        help="client certificate presented to kubelets (PEM; bootstrap: pki/apiserver-kubelet-client.crt)",
+    )
+    kubelets.add_argument("--kubelet-client-key", default="", help="key of --kubelet-client-certificate")
+    kubelets.add_argument(
+        "--kubelet-certificate-authority",
+        default="",
+        help="verify kubelets' serving certificates against this CA (PEM); unset: not verified",
+    )
+    kubelets.add_argument(
+        "--kubelet-preferred-address-types",
+        default=",".join(DEFAULT_ADDRESS_TYPES),
+        help="node address types to dial a kubelet at, in order",
+    )
+    kubelets.add_argument(
+        "--kubelet-insecure-plaintext",
+        action="store_true",
+        help="dial kubelets in plaintext (kubelets run with --node-api-insecure; development only)",
     )
     parser.add_argument(
         "--admission-plugins",
@@ -142,6 +170,7 @@ def config_from(args: argparse.Namespace) -> Config:
         if args.insecure
         else [m for m in args.authorization_mode.split(",") if m],
         anonymous_auth=args.anonymous_auth,
+        enable_bootstrap_token_auth=args.enable_bootstrap_token_auth,
         admission_plugins=[
             p
             for p in args.admission_plugins.split(",")
@@ -149,6 +178,11 @@ def config_from(args: argparse.Namespace) -> Config:
         ],
         encryption_provider_config=args.encryption_provider_config,
         reencrypt=args.reencrypt,
+        kubelet_client_certificate=args.kubelet_client_certificate,
+        kubelet_client_key=args.kubelet_client_key,
+        kubelet_certificate_authority=args.kubelet_certificate_authority,
+        kubelet_preferred_address_types=[t for t in args.kubelet_preferred_address_types.split(",") if t],
+        kubelet_insecure_plaintext=args.kubelet_insecure_plaintext,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pinnace_cmd import apiserver, bootstrap, controller_manager, kubelet
+from pinnace_cmd import apiserver, bootstrap, controller_manager, kubelet, token
 from services.machinery import codec
 from services.machinery.manifests import ManifestSourceError, load, read_sources
 
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kubelet_parser = sub.add_parser("kubelet", help="run the node agent (same as pinnace-kubelet)")
     kubelet.add_arguments(kubelet_parser)
+    token.add_arguments(sub.add_parser("token", help="manage bootstrap tokens for joining nodes"))
     return parser
 
 
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return controller_manager.run(args)
     if args.command == "bootstrap":
         return bootstrap.run(args)
+    if args.command == "token":
+        return token.run(args)
     return _validate(args)
 
 

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from pinnace.api.core.v1 import core_pb2
-from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
+from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc, nodeproxy_pb2, nodeproxy_pb2_grpc
 from services.apiserver import bootstrap, errors
 from services.apiserver.admission import always
 from services.apiserver.admission.chain import AdmissionChain, AdmissionPlugin
@@ -35,12 +35,15 @@ from services.apiserver.admission.service_allocation import ServiceAllocation
 from services.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from services.apiserver.auth.authn import Authenticator, load_token_file
 from services.apiserver.auth.authz import AlwaysAllow, AlwaysDeny, Authorizer, UnionAuthorizer
+from services.apiserver.auth.bootstraptoken import BootstrapTokenAuthenticator
 from services.apiserver.auth.guard import RequestGuard
 from services.apiserver.auth.node import NodeAuthorizer
 from services.apiserver.auth.rbac import RBACAuthorizer
 from services.apiserver.auth.serviceaccount_tokens import TokenObjectsCheck
 from services.apiserver.encryption import load_config as load_encryption
+from services.apiserver.kubelet_client import DEFAULT_ADDRESS_TYPES, KubeletClientConfig, KubeletDialer
 from services.apiserver.metrics import MeteredStorage
+from services.apiserver.nodeproxy import NodeProxyService
 from services.apiserver.registry import Registry
 from services.apiserver.service import APIService
 from services.apiserver.storage.interface import Storage
@@ -64,6 +67,7 @@ DEFAULT_ADMISSION_PLUGINS = (
     "ResourceQuota",
 )
 SERVICE_NAME = apiserver_pb2.DESCRIPTOR.services_by_name["API"].full_name
+NODE_PROXY_SERVICE_NAME = nodeproxy_pb2.DESCRIPTOR.services_by_name["NodeProxy"].full_name
 
 
 @dataclass
@@ -111,9 +115,17 @@ class Config:
     api_audiences: list[str] = field(default_factory=list)
     authorization_modes: list[str] = field(default_factory=lambda: ["AlwaysAllow"])
     anonymous_auth: bool = False
+    # Kubernetes' --enable-bootstrap-token-auth: bootstrap tokens (kube-system Secrets) authenticate.
+    enable_bootstrap_token_auth: bool = False
     # Kubernetes' EncryptionConfiguration file: which resources are encrypted at rest, with which keys.
     encryption_provider_config: str = ""
     reencrypt: bool = False
+    # How the NodeProxy service reaches kubelets (services/apiserver/kubelet_client.py).
+    kubelet_client_certificate: str = ""
+    kubelet_client_key: str = ""
+    kubelet_certificate_authority: str = ""
+    kubelet_preferred_address_types: list[str] = field(default_factory=lambda: list(DEFAULT_ADDRESS_TYPES))
+    kubelet_insecure_plaintext: bool = False
 
 
 def build_storage(config: Config) -> Storage:
@@ -183,6 +195,15 @@ class APIServer:
         self.guard = RequestGuard(self._authenticator(), self._authorizer())
         self.guard.authenticator.service_account_issuer = config.service_account_issuer
         self.guard.authenticator.api_audiences = self.api_audiences
+        self.kubelets = KubeletDialer(
+            KubeletClientConfig(
+                config.kubelet_client_certificate,
+                config.kubelet_client_key,
+                config.kubelet_certificate_authority,
+                tuple(config.kubelet_preferred_address_types),
+                config.kubelet_insecure_plaintext,
+            )
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def _authenticator(self) -> Authenticator:
@@ -192,7 +213,18 @@ class APIServer:
         tokens = load_token_file(Path(config.token_auth_file)) if config.token_auth_file else {}
         key_file = config.service_account_key_file or config.service_account_signing_key_file
         key = load_public_key(Path(key_file)) if key_file else None
-        return Authenticator(tokens, key, self._service_account_exists, anonymous=config.anonymous_auth)
+        authenticator = Authenticator(
+            tokens, key, self._service_account_exists, anonymous=config.anonymous_auth
+        )
+        if config.enable_bootstrap_token_auth:
+            authenticator.bootstrap_tokens = BootstrapTokenAuthenticator(self._cached_secret)
+        return authenticator
+
+    def _cached_secret(self, namespace: str, name: str) -> core_pb2.Secret | None:
+        info = REGISTRY.by_name("secrets")
+        secret = self.registry.caches[info.plural].objects.get(self.registry.key(info, namespace, name))
+        assert secret is None or isinstance(secret, core_pb2.Secret)
+        return secret
 
     def _authorizer(self) -> UnionAuthorizer:
         def read(resource: str) -> list[Message]:
@@ -269,11 +301,15 @@ class APIServer:
         apiserver_pb2_grpc.add_APIServicer_to_server(
             APIService(self.registry, self.guard, self.token_issuer), server
         )
+        nodeproxy_pb2_grpc.add_NodeProxyServicer_to_server(
+            NodeProxyService(self.registry, self.guard, self.kubelets), server
+        )
         health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (
                 SERVICE_NAME,
+                NODE_PROXY_SERVICE_NAME,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
@@ -299,6 +335,12 @@ class APIServer:
         self.server = server
         await bootstrap.ensure_namespaces(self.registry)
         await bootstrap.ensure_default_policy(self.registry)
+        if not self.config.insecure and self.config.client_ca_file:
+            await bootstrap.ensure_cluster_info(
+                self.registry,
+                Path(self.config.client_ca_file).read_bytes(),
+                f"{self.config.advertise_address}:{self.port}",
+            )
         if self.config.reencrypt:
             for plural in self.registry.transformers:
                 count = await self.registry.rewrite_all(REGISTRY.by_name(plural))
@@ -311,7 +353,7 @@ class APIServer:
             self.config.advertise_address,
             self.token_port or self.port,
         )
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, NODE_PROXY_SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.config.metrics_listen:
             host, _, port = self.config.metrics_listen.rpartition(":")

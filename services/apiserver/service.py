@@ -18,11 +18,13 @@ import structlog
 from google.protobuf.message import Message
 
 from pinnace.api.authentication.v1 import authentication_pb2
+from pinnace.api.authorization.v1 import authorization_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import errors, metrics
 from services.apiserver.auth.guard import RequestGuard
+from services.apiserver.auth.review import review
 from services.apiserver.eviction import Evictions
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from services.apiserver.registry import Registry, meta_of
@@ -114,6 +116,8 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             if info.namespaced and not meta_of(obj).namespace:
                 meta_of(obj).namespace = "default"
             self.guard.check(context, "create", info, meta_of(obj).namespace, meta_of(obj).name)
+            if isinstance(obj, authorization_pb2.SubjectAccessReview):
+                return wrap(review(self.guard.authorizer, obj))
             return wrap(await self.registry.create(obj, dry_run="All" in request.dry_run))
 
         return await self._call("create", _resource_of(request.object), context, work)
@@ -192,7 +196,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             self.guard.check(
                 context, "patch", info, _namespace(info, request.namespace), request.name, request.subresource
             )
-            if request.subresource not in ("", "status"):
+            if request.subresource not in ("", "status", "approval"):
                 raise errors.bad_request(f"unsupported subresource {request.subresource!r}")
             try:
                 document = json.loads(request.patch)

@@ -350,6 +350,17 @@ async def fetch_cluster_info(server: str, ca_sha256: str, *, timeout: float = 30
     return ClusterInfo(untrusted, _cluster_info_server(configmap) or server)
 
 
+async def cluster_server(server: str, ca_pem: bytes, *, timeout: float = 30.0) -> str:
+    """The apiserver address cluster-info publishes, read over TLS verified with `ca_pem`;
+    `server` itself when cluster-info cannot be read (no anonymous access)."""
+    try:
+        async with Credentials(server, ca_pem).client(timeout=timeout) as verified:
+            configmap = await _read_cluster_info(verified)
+    except JoinError:
+        return server
+    return _cluster_info_server(configmap) or server
+
+
 def _cluster_info_server(configmap: core_pb2.ConfigMap) -> str:
     try:
         server = yaml.safe_load(configmap.data["kubeconfig"])["clusters"][0]["cluster"]["server"]

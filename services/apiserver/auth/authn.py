@@ -9,12 +9,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.apiserver import errors
+from services.apiserver.auth.bootstraptoken import BootstrapTokenAuthenticator, BootstrapTokenError
 from services.apiserver.auth.user import ANONYMOUS_USER, AUTHENTICATED, UserInfo
 from services.machinery import jwt, pki
+
+log = structlog.get_logger("apiserver")
 
 # Checks that the objects a token names still exist with the uids it names: its service account
 # (deleting the account revokes its tokens) and, for a bound token, its pod or secret. Returns
@@ -42,6 +46,8 @@ class Authenticator:
     service_account_key: ec.EllipticCurvePublicKey | None = None
     service_account_check: ServiceAccountCheck | None = None
     anonymous: bool = False
+    # --enable-bootstrap-token-auth: `<id>.<secret>` tokens backed by kube-system Secrets.
+    bootstrap_tokens: BootstrapTokenAuthenticator | None = None
     # Bound tokens (TokenRequest) carry this issuer and must name one of these audiences.
     service_account_issuer: str = jwt.DEFAULT_BOUND_ISSUER
     api_audiences: tuple[str, ...] = (jwt.DEFAULT_BOUND_ISSUER,)
@@ -69,6 +75,12 @@ class Authenticator:
         user = self.static_tokens.get(token)
         if user is not None:
             return UserInfo(user.name, (*user.groups, AUTHENTICATED), user.uid)
+        if self.bootstrap_tokens is not None and self.bootstrap_tokens.applies(token):
+            try:
+                return self.bootstrap_tokens.verify(token)
+            except BootstrapTokenError as exc:
+                log.info("bootstrap token refused", reason=str(exc))
+                raise errors.APIError("Unauthorized", "Unauthorized: invalid bootstrap token") from None
         if self.service_account_key is not None:
             try:
                 claims = jwt.verify(
