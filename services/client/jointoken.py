@@ -488,8 +488,11 @@ async def request_node_credentials(
     (out_dir / "ca.crt").write_bytes(ca_pem)
     target = kubeconfig_path or out_dir / "kubelet.conf"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.touch(mode=0o600)
-    target.write_text(
+    # Written last and renamed into place: its presence means the credentials are complete.
+    partial = target.with_name(target.name + ".tmp")
+    partial.touch(mode=0o600)
+    partial.chmod(0o600)
+    partial.write_text(
         render(
             f"system:node:{node_name}",
             kubeconfig_server or server,
@@ -498,4 +501,5 @@ async def request_node_credentials(
             key_file=str(key_path.resolve()),
         )
     )
+    partial.replace(target)
     return target

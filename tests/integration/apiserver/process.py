@@ -29,6 +29,10 @@ class ApiserverProcess:
     # As Kubernetes' own integration tests do: nothing here runs the controllers that create
     # the default ServiceAccounts (and root CA ConfigMaps) pods need under that plugin.
     disabled_admission: list[str] = field(default_factory=lambda: ["ServiceAccount"])
+    # A `pinnace bootstrap` folder: serve TLS with its certificates (mTLS on `port`, bearer
+    # tokens on `token_port`) with the Node and RBAC authorisers, instead of plaintext.
+    tls_dir: Path | None = None
+    token_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,7 +48,7 @@ class ApiserverProcess:
             self.address,
             "--sqlite-path",
             str(self.data_dir / "state.db"),
-            "--insecure",
+            *self._security_args(),
             "--disable-admission-plugins",
             ",".join(self.disabled_admission),
             *self.extra_args,
@@ -53,7 +57,7 @@ class ApiserverProcess:
         env = {**os.environ, "PINNACE_LOG_FORMAT": "json"}
         self.process = subprocess.Popen(args, stdout=log, stderr=log, env=env)
         deadline = asyncio.get_running_loop().time() + timeout
-        async with grpc.aio.insecure_channel(self.address) as channel:
+        async with self._channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self.process.poll() is not None:
@@ -69,6 +73,28 @@ class ApiserverProcess:
                 if asyncio.get_running_loop().time() > deadline:
                     raise TimeoutError("apiserver did not become healthy")
                 await asyncio.sleep(0.1)
+
+    def _security_args(self) -> list[str]:
+        if self.tls_dir is None:
+            return ["--insecure"]
+        pki = self.tls_dir / "pki"
+        return [
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--service-account-key-file={pki / 'sa.key'}",
+            f"--token-listen=127.0.0.1:{self.token_port}",
+            "--authorization-mode=Node,RBAC",
+        ]
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self.tls_dir is None:
+            return grpc.aio.insecure_channel(self.address)
+        pki = self.tls_dir / "pki"
+        credentials = grpc.ssl_channel_credentials(
+            (pki / "ca.crt").read_bytes(), (pki / "admin.key").read_bytes(), (pki / "admin.crt").read_bytes()
+        )
+        return grpc.aio.secure_channel(self.address, credentials)
 
     def kill(self) -> None:
         """kill -9: no chance to flush or clean up."""
