@@ -32,7 +32,7 @@ from tests.unit.apiserver.helpers import pod
 class KubeletDouble(kpb_grpc.NodeAPIServicer):
     """Scripted Node API: logs are two lines (then, with follow, nothing until cancelled); exec
     and attach echo stdin upper-cased and exit 7; port-forward echoes upper-cased and answers
-    the half-close with b"<eof>"; stats name node n1 and pod p."""
+    the half-close with b"<eof>"; stats name node n1 (250m, 512Mi) and pod p (containers c: 5m, 20Mi and side: 2.5m, 4Mi)."""
 
     def __init__(self) -> None:
         self.callers = CallerCheck()
@@ -107,6 +107,13 @@ class KubeletDouble(kpb_grpc.NodeAPIServicer):
         summary.node.memory.working_set_bytes = 512 * 1024 * 1024
         entry = summary.pods.add(pod_ref=kpb.PodRef(namespace="default", name="p"))
         entry.cpu.usage_nano_cores = 5_000_000
+        for name, nanocores, memory in (
+            ("c", 5_000_000, 20 * 1024 * 1024),
+            ("side", 2_500_000, 4 * 1024 * 1024),
+        ):
+            container = entry.containers.add(name=name)
+            container.cpu.usage_nano_cores = nanocores
+            container.memory.working_set_bytes = memory
         return summary
 
 
