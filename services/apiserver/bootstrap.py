@@ -104,8 +104,8 @@ async def ensure_default_policy(registry: Registry) -> None:
 
 async def ensure_cluster_info(registry: Registry, ca_pem: bytes, server: str) -> None:
     """kube-public/cluster-info, as kubeadm publishes it for joining nodes: the cluster CA and
-    this apiserver's address. Kept when present unless the CA changed (several apiservers
-    share one; the first to start names itself)."""
+    this apiserver's address. Replaced when either changed (a new CA, a moved apiserver); with
+    several apiservers the last one started names itself, and any of them serves a node."""
     wanted = jointoken.cluster_info_configmap(ca_pem, server)
     info = REGISTRY.by_name("configmaps")
     try:
@@ -120,7 +120,7 @@ async def ensure_cluster_info(registry: Registry, ca_pem: bytes, server: str) ->
                 raise
         return
     assert isinstance(current, core_pb2.ConfigMap)
-    if jointoken.cluster_info_ca(current) != ca_pem:
+    if current.data.get("kubeconfig") != wanted.data["kubeconfig"]:
 
         def replace(configmap: core_pb2.ConfigMap) -> None:
             configmap.data["kubeconfig"] = wanted.data["kubeconfig"]

@@ -49,6 +49,7 @@ from services.apiserver.service import APIService
 from services.apiserver.storage.interface import Storage
 from services.apiserver.storage.sqlite import SQLiteStorage
 from services.apiserver.tokenrequest import TokenIssuer
+from services.client import jointoken
 from services.machinery import jwt
 from services.machinery.jwt import load_public_key
 from services.machinery.kinds import REGISTRY
@@ -339,7 +340,7 @@ class APIServer:
             await bootstrap.ensure_cluster_info(
                 self.registry,
                 Path(self.config.client_ca_file).read_bytes(),
-                f"{self.config.advertise_address}:{self.port}",
+                jointoken.host_port(self.config.advertise_address, self.port),
             )
         if self.config.reencrypt:
             for plural in self.registry.transformers:

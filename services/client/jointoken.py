@@ -210,6 +210,11 @@ def parse_join_token(text: str) -> tuple[str, BootstrapToken]:
 # ------------------------------------------------------------------ cluster-info
 
 
+def host_port(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def cluster_info_configmap(ca_pem: bytes, server: str) -> core_pb2.ConfigMap:
     """kube-public/cluster-info as kubeadm publishes it: a kubeconfig with the CA and server
     only (no credentials), readable by anyone."""
@@ -307,11 +312,13 @@ async def _unverified_tls(server: str) -> AsyncIterator[grpc.aio.Channel]:
 async def _read_cluster_info(client: Client) -> core_pb2.ConfigMap:
     try:
         configmap = await client.get("configmaps", CLUSTER_INFO_NAME, CLUSTER_INFO_NAMESPACE)
-    except errors.APIStatusError as exc:
+    except (errors.UnauthorizedError, errors.ForbiddenError) as exc:
         raise JoinError(
             f"cannot read {CLUSTER_INFO_NAMESPACE}/{CLUSTER_INFO_NAME} anonymously: {exc.message} "
-            "(the apiserver needs --anonymous-auth and a TLS token listener)"
+            "(the apiserver needs --anonymous-auth)"
         ) from None
+    except errors.APIStatusError as exc:
+        raise JoinError(f"cannot read {CLUSTER_INFO_NAMESPACE}/{CLUSTER_INFO_NAME}: {exc.message}") from None
     assert isinstance(configmap, core_pb2.ConfigMap)
     return configmap
 

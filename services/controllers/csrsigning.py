@@ -64,6 +64,9 @@ class SigningCA:
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
         if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
             raise ValueError(f"{key_file}: only ECDSA and RSA signing keys are supported")
+        spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+            raise ValueError(f"{key_file} is not the key of {cert_file}")
         return cls(cert, key)
 
 

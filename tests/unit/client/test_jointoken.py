@@ -136,3 +136,8 @@ def test_cluster_info_configmap_holds_ca_and_server_but_no_credentials() -> None
     assert (configmap.metadata.namespace, configmap.metadata.name) == ("kube-public", "cluster-info")
     kubeconfig = configmap.data["kubeconfig"]
     assert "https://10.0.0.1:6443" in kubeconfig and "users: []" in kubeconfig
+
+
+def test_host_port_brackets_ipv6() -> None:
+    assert jointoken.host_port("10.0.0.1", 6443) == "10.0.0.1:6443"
+    assert jointoken.host_port("::1", 6443) == "[::1]:6443"

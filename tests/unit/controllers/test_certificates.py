@@ -103,6 +103,14 @@ def test_signer_refuses_requests_outside_its_rules(ca: pki.KeyPair, csr: CSR, re
         sign(signing_ca(ca), csr, dt.timedelta(days=1))
 
 
+def test_signing_ca_must_be_a_matching_pair(ca: pki.KeyPair, tmp_path: Path) -> None:
+    ca.write(tmp_path, "signer")
+    assert SigningCA.load(tmp_path / "signer.crt", tmp_path / "signer.key").certificate == ca.certificate
+    pki.new_ca().write(tmp_path, "other")
+    with pytest.raises(ValueError, match="is not the key of"):
+        SigningCA.load(tmp_path / "signer.crt", tmp_path / "other.key")
+
+
 def test_plain_client_certificate_for_a_user(ca: pki.KeyPair) -> None:
     csr = make_csr(signer=CLIENT, cn="alice", orgs=("dev",))
     cert = x509.load_pem_x509_certificate(sign(signing_ca(ca), csr, dt.timedelta(days=1)))

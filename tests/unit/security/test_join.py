@@ -20,6 +20,7 @@ from pinnace.api.authorization.v1 import authorization_pb2
 from pinnace.api.certificates.v1 import certificates_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.rbac.v1 import rbac_pb2
+from services.apiserver import bootstrap as apiserver_bootstrap
 from services.apiserver.auth.bootstrap_files import BootstrapPlan, bootstrap
 from services.apiserver.server import APIServer, Config
 from services.client import errors, jointoken
@@ -140,6 +141,13 @@ async def test_cluster_info_is_published_and_readable_anonymously(cluster: Clust
     with pytest.raises(errors.ForbiddenError):
         await anonymous.get("secrets", "bootstrap-token-abcdef", "kube-system")
     await anonymous.close()
+
+
+async def test_cluster_info_follows_a_moved_apiserver(cluster: Cluster) -> None:
+    ca = ca_pem(cluster)
+    await apiserver_bootstrap.ensure_cluster_info(cluster.server.registry, ca, "[fd00::1]:7443")
+    info = await jointoken.fetch_cluster_info(token_address(cluster), jointoken.ca_hash(ca))
+    assert info == jointoken.ClusterInfo(ca, "[fd00::1]:7443")
 
 
 async def test_fetch_cluster_ca_refuses_a_wrong_hash(cluster: Cluster) -> None:
