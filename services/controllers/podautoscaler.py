@@ -13,9 +13,9 @@ so a brief dip does not remove pods a returning load needs. It scales through th
 subresource and reports currentCPUUtilizationPercentage, with Events for every rescale and
 every failure to read metrics.
 
-The kubelets' stats are not served through the API yet, so the usage source is an interface
-(MetricsSource); the controller-manager runs with NoMetrics until a kubelet-backed source
-exists, and the tests drive the controller with a fake source."""
+The usage comes from a MetricsSource: by default KubeletMetrics (hpa_metrics.py), which reads
+the kubelets' stats summaries through the apiserver as metrics-server would; the tests drive
+the controller with a fake source."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from pinnace.api.core.v1 import core_pb2
 from services.client.errors import APIStatusError, NotFoundError
 from services.client.events import NORMAL, WARNING
 from services.controllers.base import Controller, ControllerContext, object_key, split_key
+from services.controllers.hpa_metrics import KubeletMetrics
 from services.controllers.podutil import now_ts
 from services.machinery import labels
 from services.machinery.quantity import parse_quantity
@@ -49,14 +50,6 @@ class MetricsSource(Protocol):
     async def pod_cpu_millicores(self, namespace: str, pods: list[str]) -> Mapping[str, int]:
         """CPU usage (millicores) of the named pods that have a recent sample."""
         ...
-
-
-class NoMetrics:
-    """The source used until the kubelet stats API exists: no samples, so HPAs report
-    FailedGetResourceMetric and never scale."""
-
-    async def pod_cpu_millicores(self, namespace: str, pods: list[str]) -> Mapping[str, int]:
-        return {}
 
 
 def cpu_request_millicores(pod: core_pb2.Pod) -> int | None:
@@ -82,13 +75,17 @@ class HorizontalPodAutoscalerController(Controller):
 
     def __init__(self, ctx: ControllerContext, metrics: MetricsSource | None = None) -> None:
         super().__init__(ctx)
-        self.metrics: MetricsSource = metrics or NoMetrics()
         self.hpas = self.informer("horizontalpodautoscalers")
         self.pods = self.informer("pods")
+        self.metrics: MetricsSource = metrics or KubeletMetrics(self.client.node_proxy, self._node_of)
         self.hpas.add_handlers(
             on_add=self.enqueue_obj, on_update=self._hpa_updated, on_delete=self._hpa_deleted
         )
         self.recommendations: dict[str, list[tuple[float, int]]] = {}
+
+    def _node_of(self, namespace: str, name: str) -> str:
+        pod = self.pods.store.get(f"{namespace}/{name}")
+        return pod.spec.node_name if isinstance(pod, core_pb2.Pod) else ""
 
     def _hpa_updated(self, old: Message, new: Message) -> None:
         if old.spec != new.spec:  # type: ignore[attr-defined]

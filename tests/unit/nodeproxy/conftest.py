@@ -210,14 +210,22 @@ def node(name: str, port: int, address: str = "127.0.0.1") -> core_pb2.Node:
 
 
 async def running_pod(
-    admin: Client, name: str = "p", node_name: str = "n1", *containers: str
+    admin: Client,
+    name: str = "p",
+    node_name: str = "n1",
+    *containers: str,
+    labels: dict[str, str] | None = None,
+    cpu_request: str = "",
 ) -> core_pb2.Pod:
     """A pod bound to node_name whose containers (default: one named c) are running."""
-    obj = pod(name, node=node_name)
+    obj = pod(name, node=node_name, labels=labels)
     if containers:
         del obj.spec.containers[:]
         for container in containers:
             obj.spec.containers.add(name=container, image="pinnace/busybox:1.0")
+    if cpu_request:
+        for container in obj.spec.containers:
+            container.resources.requests["cpu"] = cpu_request
     created = await admin.create(obj)
     for container in created.spec.containers:
         status = created.status.container_statuses.add(name=container.name, container_id="docker://abc")
