@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import pty
 import re
 import sys
+import termios
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,6 +108,36 @@ async def test_exec_tty_needs_a_terminal(proxy: ProxyCluster, stdin_text: Any) -
     stdin_text(b"")
     result = await pinctl(proxy, "exec", "-it", "p", "--", "sh")
     assert NO_TTY in result.err and not proxy.kubelet.inputs[0].start.tty
+
+
+async def test_exec_tty_puts_the_terminal_in_raw_mode(
+    proxy: ProxyCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await running_pod(proxy.client())
+    controller, terminal = pty.openpty()
+    stdin = os.fdopen(terminal, encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    before = termios.tcgetattr(terminal)
+    seen_raw: list[bool] = []
+
+    async def type_keys() -> None:
+        await asyncio.sleep(0.2)
+        seen_raw.append(not termios.tcgetattr(terminal)[3] & termios.ICANON)
+        os.write(controller, b"ls\x04")
+
+    typing = asyncio.create_task(type_keys())
+    try:
+        result = await asyncio.wait_for(pinctl(proxy, "exec", "-it", "p", "--", "sh"), 20)
+        after = termios.tcgetattr(terminal)
+    finally:
+        await typing
+        stdin.close()
+        os.close(controller)
+    assert result.out == "LS\x04" and result.code == 7
+    assert seen_raw == [True]  # raw while the session ran...
+    start, resize = proxy.kubelet.inputs[0].start, proxy.kubelet.inputs[1]
+    assert start.tty and start.stdin and resize.resize.width > 0
+    assert after == before  # ...and restored after
 
 
 async def test_exec_refusals(proxy: ProxyCluster) -> None:

@@ -71,8 +71,8 @@ class KubeletDouble(kpb_grpc.NodeAPIServicer):
             self.inputs.append(message)
             if message.HasField("stdin"):
                 yield kpb.ExecOutput(stdout=message.stdin.upper())
-            if message.HasField("stdin_eof"):
-                break
+            if message.HasField("stdin_eof") or message.stdin.endswith(b"\x04"):
+                break  # EOF, or ^D as a shell on a terminal takes it
         yield kpb.ExecOutput(stderr=b"done\n")
         yield kpb.ExecOutput(exit_code=7)
 
