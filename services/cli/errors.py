@@ -20,6 +20,9 @@ class CLIError(Exception):
         self.exit_code = exit_code
 
 
-def describe_api_error(exc: APIStatusError) -> str:
-    """kubectl's form: `Error from server (NotFound): pods "web" not found`."""
+def describe_api_error(exc: APIStatusError, doing: str = "") -> str:
+    """kubectl's form: `Error from server (NotFound): pods "web" not found`, or with what was
+    being done: `Error from server (AlreadyExists): error when creating "web.yaml": ...`."""
+    if doing:
+        return f"Error from server ({exc.reason}): {doing}: {exc.message}"
     return f"Error from server ({exc.reason}): {exc.message}"

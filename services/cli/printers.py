@@ -149,3 +149,51 @@ def age(timestamp: Timestamp, now: dt.datetime | None = None) -> str:
         return "<unknown>"
     moment = now or dt.datetime.now(dt.UTC)
     return human_duration((moment - timestamp.ToDatetime(tzinfo=dt.UTC)).total_seconds())
+
+
+def tabwrite(text: str, *, min_width: int = 0, padding: int = 2) -> str:
+    """Go's text/tabwriter over tab-separated text (as kubectl describe writes through it):
+    a column is aligned over each run of consecutive lines that have a cell in it, and the
+    text after a line's last tab is not a cell."""
+    lines = [line.split("\t") for line in text.split("\n")]
+    out: list[str] = []
+    _format_block(lines, 0, len(lines), [], out, min_width, padding)
+    return "\n".join(out)
+
+
+def _format_block(
+    lines: list[list[str]],
+    start: int,
+    end: int,
+    widths: list[int],
+    out: list[str],
+    min_width: int,
+    padding: int,
+) -> None:
+    column = len(widths)
+    line0 = start
+    this = start
+    while this < end:
+        if column >= len(lines[this]) - 1:
+            this += 1
+            continue
+        _write_lines(lines, line0, this, widths, out)
+        line0 = this
+        width = min_width
+        while this < end and column < len(lines[this]) - 1:
+            width = max(width, len(lines[this][column]) + padding)
+            this += 1
+        _format_block(lines, line0, this, [*widths, width], out, min_width, padding)
+        line0 = this
+    _write_lines(lines, line0, end, widths, out)
+
+
+def _write_lines(lines: list[list[str]], start: int, end: int, widths: list[int], out: list[str]) -> None:
+    for cells in lines[start:end]:
+        text = []
+        for i, cell in enumerate(cells):
+            if i < len(cells) - 1 and i < len(widths):
+                text.append(cell.ljust(widths[i]))
+            else:
+                text.append(cell)
+        out.append("".join(text))

@@ -278,8 +278,13 @@ def _service(obj: Message, now: dt.datetime) -> Cells:
     return cells, [format_labels(obj.spec.selector)]
 
 
-def format_endpoints(endpoints: core_pb2.Endpoints, limit: int = 3) -> str:
-    """`10.0.0.1:80,10.0.0.2:80 + 1 more...` (kubectl's formatEndpoints)."""
+def format_endpoints(
+    endpoints: core_pb2.Endpoints, port_names: set[str] | None = None, limit: int = 3
+) -> str:
+    """`10.0.0.1:80,10.0.0.2:80 + 1 more...` (kubectl's formatEndpoints); describe passes the
+    name of the service port it is printing."""
+    if not endpoints.subsets:
+        return NONE
     shown: list[str] = []
     count = 0
     for subset in endpoints.subsets:
@@ -288,6 +293,8 @@ def format_endpoints(endpoints: core_pb2.Endpoints, limit: int = 3) -> str:
             shown.extend(a.ip for a in subset.addresses)
             continue
         for port in subset.ports:
+            if port_names is not None and port.name not in port_names:
+                continue
             count += len(subset.addresses)
             shown.extend(
                 f"[{a.ip}]:{port.port}" if ":" in a.ip else f"{a.ip}:{port.port}" for a in subset.addresses
@@ -295,7 +302,7 @@ def format_endpoints(endpoints: core_pb2.Endpoints, limit: int = 3) -> str:
     text = ",".join(shown[:limit])
     if len(shown) > limit:
         return f"{text} + {count - limit} more..."
-    return text or NONE
+    return text
 
 
 def _endpoints(obj: Message, now: dt.datetime) -> Cells:
