@@ -20,6 +20,27 @@ from services.client.errors import from_rpc_error
 CHUNK_BYTES = 32 * 1024
 
 
+async def _write(call: Any, message: Any) -> bool:
+    """Write to a stream call: True once written, False when the call had already ended well;
+    when it ended with an error, raise that status (gRPC itself reports only "RPC already
+    finished" or "Internal error from Core" for the write)."""
+    try:
+        await call.write(message)
+        return True
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
+        if not call.done():
+            if isinstance(exc, grpc.aio.AioRpcError):
+                raise from_rpc_error(exc) from None
+            raise
+    code = await call.code()
+    if code == grpc.StatusCode.OK:
+        return False
+    final = grpc.aio.AioRpcError(
+        code, await call.initial_metadata(), await call.trailing_metadata(), await call.details(), None
+    )
+    raise from_rpc_error(final)
+
+
 class CommandSession:
     """One exec or attach: write stdin, resize the terminal, read stdout/stderr in order, and
     learn the command's exit code at the end (`error` instead when the runtime failed)."""
@@ -41,12 +62,7 @@ class CommandSession:
         await self._send(kpb.ExecInput(resize=kpb.TerminalSize(width=width, height=height)))
 
     async def _send(self, message: kpb.ExecInput) -> None:
-        try:
-            await self._call.write(message)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
-        except asyncio.InvalidStateError:
-            return  # the call has already finished: input after the end is dropped
+        await _write(self._call, message)  # after the command ended, input is dropped
 
     async def output(self) -> AsyncIterator[tuple[str, bytes]]:
         """("stdout" | "stderr", bytes) in the order the command wrote them; afterwards
@@ -81,10 +97,8 @@ class PortForwardStream:
         self._call = call
 
     async def send(self, data: bytes) -> None:
-        try:
-            await self._call.write(kpb.PortForwardInput(data=data))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+        if not await _write(self._call, kpb.PortForwardInput(data=data)):
+            raise BrokenPipeError("the pod closed the connection")
 
     async def close_write(self) -> None:
         with contextlib.suppress(asyncio.InvalidStateError):

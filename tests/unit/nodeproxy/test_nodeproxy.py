@@ -336,3 +336,18 @@ def test_bootstrap_issues_the_apiserver_kubelet_client_pair(tmp_path: Path) -> N
     assert pki.identity_of(pair.certificate) == (KUBELET_CLIENT, ("system:masters",))
     pki.verify_signed_by(pki.KeyPair.read(tmp_path / "pki", "ca").certificate, pair.certificate)
     assert not (tmp_path / "apiserver-kubelet-client.conf").exists()
+
+
+async def test_writes_after_the_end(proxy: ProxyCluster) -> None:
+    admin = proxy.client()
+    await running_pod(admin)
+    session = await admin.node_proxy.exec("p", ["cat"], stdin=True)
+    await session.close_stdin()
+    assert (await session.wait())[2] == 7
+    await session.write(b"late")  # the command has ended: dropped, as a closed pipe's reader would
+    proxy.kubelet.fail = (grpc.StatusCode.NOT_FOUND, "no such port")
+    stream = await admin.node_proxy.port_forward_stream("p", 80)
+    with pytest.raises(errors.NotFoundError, match="no such port"):
+        [d async for d in stream.received()]
+    with pytest.raises(errors.NotFoundError, match="no such port"):
+        await stream.send(b"x")  # the call's own status, not gRPC's "RPC already finished"
