@@ -6,26 +6,72 @@ The exit code is the command's, with kubectl's `command terminated with exit cod
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from services.cli import flags
 from services.cli.context import CommandContext
 from services.cli.errors import EXIT_USAGE, CLIError
 from services.cli.pod_streams import choose_container, get_pod, run_session, wants_terminal
 
+DEPRECATED_FORM = (
+    "pinctl exec [POD] [COMMAND] is DEPRECATED and will be removed in a future version. "
+    "Use pinctl exec [POD] -- [COMMAND] instead."
+)
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("exec", help="run a command in a container")
-    parser.add_argument("pod", metavar="POD", help="NAME or pod/NAME")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+
+def _add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--container", default="", help="container name (default: the only/first one)")
     parser.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the command")
     parser.add_argument("-t", "--tty", action="store_true", help="allocate a terminal for the command")
     flags.add_namespace(parser)
+
+
+class _FlagParser(argparse.ArgumentParser):
+    """Reads the flags that follow POD; a malformed one is a usage error, not an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(message, EXIT_USAGE)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("exec", help="run a command in a container")
+    # One REMAINDER for POD and what follows it: argparse keeps a `--` there (it drops one that
+    # directly follows a positional), which is what tells the command from the flags.
+    parser.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        metavar="POD [FLAGS] -- COMMAND [ARG...]",
+        help="POD: NAME or pod/NAME",
+    )
+    _add_flags(parser)
     parser.set_defaults(handler=run)
 
 
+def split_command(ctx: CommandContext, args: argparse.Namespace) -> list[str]:
+    """Set `args.pod` and return the command after `--`, reading the flags written between
+    POD and `--` into `args`. Without `--` (kubectl's deprecated form) flags are read wherever
+    they are, as cobra does."""
+    if not args.rest or args.rest[0].startswith("-"):
+        raise CLIError("expected 'exec POD -- COMMAND [ARG...]'; POD is a required argument", EXIT_USAGE)
+    args.pod, rest = args.rest[0], args.rest[1:]
+    flag_parser = _FlagParser(prog="pinctl exec", add_help=False)
+    _add_flags(flag_parser)
+    for action in flag_parser._actions:
+        action.default = argparse.SUPPRESS  # keep what was parsed before POD
+    if "--" in rest:
+        cut = rest.index("--")
+        _, unexpected = flag_parser.parse_known_args(rest[:cut], namespace=args)
+        if unexpected:
+            raise CLIError(f"unexpected arguments before --: {' '.join(unexpected)}", EXIT_USAGE)
+        return list(rest[cut + 1 :])
+    _, command = flag_parser.parse_known_args(rest, namespace=args)
+    if command:
+        ctx.warn(DEPRECATED_FORM)
+    return command
+
+
 async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = split_command(ctx, args)
     if not command:
         raise CLIError("you must specify at least one command for the container", EXIT_USAGE)
     pod = await get_pod(ctx, args.pod)

@@ -94,6 +94,22 @@ async def test_exec_returns_the_remote_exit_code(proxy: ProxyCluster) -> None:
     assert list(proxy.kubelet.inputs[0].start.command) == ["sh", "-c", "exit 7"]
 
 
+async def test_exec_flags_after_the_pod_and_the_deprecated_form(proxy: ProxyCluster) -> None:
+    await running_pod(proxy.client(), "two", "n1", "web", "sidecar")
+    result = await pinctl(proxy, "exec", "two", "-c", "sidecar", "--", "ls", "-c", "-l")
+    assert result.code == 7 and "Defaulted container" not in result.err
+    start = proxy.kubelet.inputs[0].start
+    assert start.container == "sidecar" and list(start.command) == ["ls", "-c", "-l"]
+    result = await pinctl(proxy, "exec", "two", "-c", "web", "ls")
+    assert result.code == 7 and "is DEPRECATED" in result.err
+    assert proxy.kubelet.inputs[1].start.container == "web"
+    result = await pinctl(proxy, "exec", "two", "stray", "--", "ls")
+    assert result.code == 2 and "unexpected arguments before --: stray" in result.err
+    result = await pinctl(proxy, "exec", "two", "-c", "--", "ls")
+    assert result.code == 2 and "expected one argument" in result.err
+    assert len(proxy.kubelet.calls) == 2
+
+
 async def test_exec_sends_stdin_with_i(proxy: ProxyCluster, stdin_text: Any) -> None:
     await running_pod(proxy.client())
     stdin_text(b"hello\n")
