@@ -1,5 +1,7 @@
 """Service address allocation: a ClusterIP from the service CIDR (an explicit one honoured when
-free and in range, "None" for headless) and NodePorts from the node-port range."""
+free and in range, "None" for headless), NodePorts from the node-port range, and a
+healthCheckNodePort from the same range for LoadBalancer services with externalTrafficPolicy
+Local (kube-proxy serves their health checks on it)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class ServiceAllocation(AdmissionPlugin):
             svc.spec.cluster_ips.extend(old.spec.cluster_ips)
         if attrs.operation in (Operation.CREATE, Operation.UPDATE):
             await self._allocate_node_ports(attrs, svc, old)
+            await self._allocate_health_check_port(attrs, svc, old)
 
     async def _allocate_cluster_ip(self, attrs: Attributes, svc: core_pb2.Service) -> None:
         spec = svc.spec
@@ -130,6 +133,59 @@ class ServiceAllocation(AdmissionPlugin):
         kept = {p.node_port for p in svc.spec.ports}
         attrs.taken["release_after"] = sorted(held - kept)
 
+    async def _allocate_health_check_port(
+        self, attrs: Attributes, svc: core_pb2.Service, old: core_pb2.Service | None
+    ) -> None:
+        spec = svc.spec
+        wants = spec.type == "LoadBalancer" and spec.external_traffic_policy == "Local"
+        held = old.spec.health_check_node_port if old is not None else 0
+        if not wants:
+            spec.health_check_node_port = 0
+            if held:
+                attrs.taken["release_after"] = sorted({*attrs.taken.get("release_after", []), held})
+            return
+        if held:
+            if spec.health_check_node_port not in (0, held):
+                raise errors.invalid(
+                    attrs.info,
+                    attrs.name,
+                    [invalid("spec.healthCheckNodePort", spec.health_check_node_port, "field is immutable")],
+                )
+            spec.health_check_node_port = held
+            return
+        try:
+            spec.health_check_node_port = await self.node_ports.allocate(spec.health_check_node_port)
+        except AllocatedError:
+            raise errors.invalid(
+                attrs.info,
+                attrs.name,
+                [
+                    invalid(
+                        "spec.healthCheckNodePort",
+                        spec.health_check_node_port,
+                        "provided port is already allocated",
+                    )
+                ],
+            ) from None
+        except OutOfRangeError:
+            raise errors.invalid(
+                attrs.info,
+                attrs.name,
+                [
+                    invalid(
+                        "spec.healthCheckNodePort",
+                        spec.health_check_node_port,
+                        f"provided port is not in the valid range. The range of valid ports is "
+                        f"{self.node_ports.low}-{self.node_ports.high}",
+                    )
+                ],
+            ) from None
+        except RangeFullError:
+            raise errors.APIError(
+                "InternalError", "failed to allocate a healthCheckNodePort: range is full"
+            ) from None
+        attrs.taken.setdefault("node_ports", []).append(spec.health_check_node_port)
+
     async def rollback(self, attrs: Attributes) -> None:
         if "cluster_ip" in attrs.taken:
             await self.cluster_ips.release(attrs.taken.pop("cluster_ip"))
@@ -150,3 +206,5 @@ class ServiceAllocation(AdmissionPlugin):
         for port in last.spec.ports:
             if port.node_port:
                 await self.node_ports.release(port.node_port)
+        if last.spec.health_check_node_port:
+            await self.node_ports.release(last.spec.health_check_node_port)

@@ -98,3 +98,32 @@ async def test_allocations_survive_restart(tmp_path: Path) -> None:
     finally:
         await api.close()
         await second.stop(grace=0)
+
+
+async def test_health_check_node_port_for_local_load_balancers(client: Client) -> None:
+    local = service("lb", kind="LoadBalancer")
+    local.spec.external_traffic_policy = "Local"
+    created = await client.create(local)
+    health = created.spec.health_check_node_port
+    assert 30000 <= health <= 30010 and health != created.spec.ports[0].node_port
+    moved = await client.get("services", "lb", "default")
+    moved.spec.health_check_node_port = 30001 if health != 30001 else 30002
+    with pytest.raises(
+        errors.InvalidError, match=r"spec\.healthCheckNodePort: Invalid value: \d+: field is immutable"
+    ):
+        await client.update(moved)
+    clash = service("clash", kind="LoadBalancer")
+    clash.spec.external_traffic_policy = "Local"
+    clash.spec.health_check_node_port = health
+    with pytest.raises(errors.InvalidError, match="provided port is already allocated"):
+        await client.create(clash)
+    # Cluster policy: no health check port, and the old one goes back to the pool.
+    current = await client.get("services", "lb", "default")
+    current.spec.external_traffic_policy = "Cluster"
+    updated = await client.update(current)
+    assert updated.spec.health_check_node_port == 0
+    reuse = service("reuse", kind="NodePort", node_port=health)
+    assert (await client.create(reuse)).spec.ports[0].node_port == health
+    cluster = service("plain", kind="LoadBalancer")
+    cluster.spec.health_check_node_port = 30009
+    assert (await client.create(cluster)).spec.health_check_node_port == 0
