@@ -169,9 +169,11 @@ class PodList:
         return "; ".join(f"{message}: {', '.join(pods)}" for message, pods in self._grouped(WARNING).items())
 
     def errors(self) -> list[str]:
-        return [
-            f"cannot delete {message}: {', '.join(pods)}" for message, pods in self._grouped(ERROR).items()
-        ]
+        """One message per reason, in the order of kubectl's filters."""
+        grouped = self._grouped(ERROR)
+        order = [m for m in (DAEMONSET_FATAL, LOCAL_STORAGE_FATAL, UNMANAGED_FATAL) if m in grouped]
+        order += [m for m in grouped if m not in order]
+        return [f"cannot delete {message}: {', '.join(grouped[message])}" for message in order]
 
 
 async def pods_for_deletion(client: Client, node: str, options: DrainOptions) -> PodList:
@@ -222,6 +224,12 @@ class Drainer:
         if problems:
             raise CLIError(aggregate(problems))
 
+    def _pause(self, deadline: float | None) -> float:
+        """The retry delay, cut short by --timeout (which then ends the attempt)."""
+        if deadline is None:
+            return self.options.retry_delay
+        return max(0.0, min(self.options.retry_delay, deadline - time.monotonic()))
+
     def _timeout_text(self) -> str:
         return format_duration(self.options.timeout)
 
@@ -243,12 +251,11 @@ class Drainer:
                 return ""
             except APIStatusError as exc:
                 if _retryable(exc):
-                    delay = self.options.retry_delay
                     self.err(
                         f'error when evicting pods/"{name}" -n "{namespace}" (will retry after '
-                        f"{format_duration(delay)}): {exc.message}"
+                        f"{format_duration(self.options.retry_delay)}): {exc.message}"
                     )
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(self._pause(deadline))
                 elif _namespace_terminating(exc):
                     if active.metadata.HasField("deletion_timestamp"):
                         break
@@ -256,7 +263,7 @@ class Drainer:
                         f'error when evicting pod "{name}" from terminating namespace "{namespace}" '
                         f"(will retry after {format_duration(self.options.retry_delay)}): {exc.message}"
                     )
-                    await asyncio.sleep(self.options.retry_delay)
+                    await asyncio.sleep(self._pause(deadline))
                 else:
                     return f'error when evicting pods/"{name}" -n "{namespace}": {exc.message}'
             try:
