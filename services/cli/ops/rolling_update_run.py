@@ -150,6 +150,8 @@ async def run(client: Client, namespace: str, request: Request, emit: ru.Emit) -
         update_period=request.update_period,
         poll_interval=request.poll_interval,
         timeout=request.timeout,
+        # A new pod counts as available once Ready for the new controller's minReadySeconds.
+        min_ready_seconds=new.spec.min_ready_seconds,
         cleanup=ru.RENAME if request.keep_old_name else ru.DELETE,
     )
     if request.rollback:
