@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pinnace_cmd import apiserver, bootstrap, controller_manager, kubelet, token
+from pinnace_cmd import agent, apiserver, bootstrap, controller_manager, kubelet, server, token
+from services.cli.app import main as pinctl_main
 from services.machinery import codec
 from services.machinery.manifests import ManifestSourceError, load, read_sources
 
@@ -58,19 +59,31 @@ def build_parser() -> argparse.ArgumentParser:
     controller_manager.add_arguments(
         sub.add_parser("controller-manager", help="run the controllers (same as pinnace-controller-manager)")
     )
+    server.add_arguments(
+        sub.add_parser("server", help="run a control plane and a local node in one process (like k3s server)")
+    )
+    agent.add_arguments(sub.add_parser("agent", help="join this machine as a node (like k3s agent)"))
     kubelet_parser = sub.add_parser("kubelet", help="run the node agent (same as pinnace-kubelet)")
     kubelet.add_arguments(kubelet_parser)
     token.add_arguments(sub.add_parser("token", help="manage bootstrap tokens for joining nodes"))
+    sub.add_parser("kubectl", help="the pinctl client, like `k3s kubectl`: pinnace kubectl get pods")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["kubectl"]:
+        return pinctl_main(words[1:])
     args = build_parser().parse_args(argv)
     if args.command == "version":
         print(f"pinnace {VERSION}")
         return 0
     if args.command == "apiserver":
         return apiserver.run(args)
+    if args.command == "server":
+        return server.run(args)
+    if args.command == "agent":
+        return agent.run(args)
     if args.command == "kubelet":
         return kubelet.run(args)
     if args.command == "controller-manager":

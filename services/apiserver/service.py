@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
+import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -433,6 +435,16 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             )
 
         return await self._call("create-token", "serviceaccounts", context, work)
+
+    async def Version(
+        self, request: apiserver_pb2.VersionRequest, context: Context
+    ) -> apiserver_pb2.VersionInfo:
+        """Public like Kubernetes' /version: no authorization check."""
+        return apiserver_pb2.VersionInfo(
+            git_version=f"v{importlib.metadata.version('pinnace')}",
+            platform=f"{platform.system().lower()}/{platform.machine()}",
+            python_version=platform.python_version(),
+        )
 
 
 # ---------------------------------------------------------------------- helpers

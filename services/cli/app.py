@@ -16,7 +16,7 @@ import grpc
 from services.cli import commands
 from services.cli.context import CommandContext
 from services.cli.errors import EXIT_FAILURE, EXIT_USAGE, CLIError, describe_api_error
-from services.client.errors import APIStatusError
+from services.client.errors import APIStatusError, UnavailableError
 
 Handler = Callable[[CommandContext, argparse.Namespace], Awaitable[int]]
 
@@ -47,6 +47,7 @@ def build_parser(prog: str = "pinctl") -> argparse.ArgumentParser:
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
         module.register(sub)
+    parser.set_defaults(root_parser=parser)  # for `__complete`, which walks the command tree
     return parser
 
 
@@ -55,6 +56,14 @@ async def _run(handler: Handler, ctx: CommandContext, args: argparse.Namespace) 
         return await handler(ctx, args)
     finally:
         await ctx.close()
+
+
+def _unreachable(ctx: CommandContext, exc: UnavailableError) -> str:
+    """The transport failed before any server answered: kubectl's connection messages."""
+    server = ctx.credentials().server
+    if "Connection refused" in exc.message:
+        return f"The connection to the server {server} was refused - did you specify the right host or port?"
+    return f"Unable to connect to the server {server}: {exc.message}"
 
 
 async def main_async(
@@ -72,6 +81,9 @@ async def main_async(
     except CLIError as exc:
         ctx.warn(f"error: {exc.message}")
         return exc.exit_code
+    except UnavailableError as exc:
+        ctx.warn(_unreachable(ctx, exc) if exc.status.code == 0 else describe_api_error(exc))
+        return EXIT_FAILURE
     except APIStatusError as exc:
         ctx.warn(describe_api_error(exc))
         return EXIT_FAILURE

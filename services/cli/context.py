@@ -49,6 +49,11 @@ class CommandContext:
             if server and getattr(self.args, "insecure_plaintext", False):
                 self._credentials = Credentials(server=server, insecure=True)
                 return self._credentials
+            if not self.config_file.exists():
+                raise CLIError(
+                    f"no configuration has been provided: {self.config_file} does not exist (pass "
+                    "--kubeconfig or --server, or set PINCTL_CONFIG or KUBECONFIG; see docs/cli.md)"
+                )
             try:
                 creds = load(self.config_file, getattr(self.args, "context", "") or "")
             except ConfigError as exc:

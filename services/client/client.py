@@ -240,6 +240,11 @@ class Client:
         finally:
             call.cancel()
 
+    async def version(self) -> apiserver_pb2.VersionInfo:
+        """The server's version (public: no authorization needed)."""
+        info: apiserver_pb2.VersionInfo = await self._unary(self.stub.Version, apiserver_pb2.VersionRequest())
+        return info
+
     async def bind(self, pod_name: str, namespace: str, node_name: str, uid: str = "") -> core_pb2.Pod:
         binding = core_pb2.Binding()
         binding.metadata.name, binding.metadata.namespace, binding.metadata.uid = pod_name, namespace, uid

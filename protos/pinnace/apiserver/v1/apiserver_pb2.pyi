@@ -266,3 +266,17 @@ class UpdateScaleRequest(_message.Message):
     resource: str
     scale: _autoscaling_pb2.Scale
     def __init__(self, resource: _Optional[str] = ..., scale: _Optional[_Union[_autoscaling_pb2.Scale, _Mapping]] = ...) -> None: ...
+
+class VersionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VersionInfo(_message.Message):
+    __slots__ = ("git_version", "platform", "python_version")
+    GIT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    git_version: str
+    platform: str
+    python_version: str
+    def __init__(self, git_version: _Optional[str] = ..., platform: _Optional[str] = ..., python_version: _Optional[str] = ...) -> None: ...

@@ -101,6 +101,11 @@ class APIStub:
                 request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.CreateTokenRequest.SerializeToString,
                 response_deserializer=pinnace_dot_api_dot_authentication_dot_v1_dot_authentication__pb2.TokenRequest.FromString,
                 _registered_method=True)
+        self.Version = channel.unary_unary(
+                '/pinnace.apiserver.v1.API/Version',
+                request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.VersionRequest.SerializeToString,
+                response_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.VersionInfo.FromString,
+                _registered_method=True)
 
 
 class APIServicer:
@@ -190,6 +195,13 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Version(self, request, context):
+        """The server's version (`pinctl version`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -257,6 +269,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.CreateToken,
                     request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.CreateTokenRequest.FromString,
                     response_serializer=pinnace_dot_api_dot_authentication_dot_v1_dot_authentication__pb2.TokenRequest.SerializeToString,
+            ),
+            'Version': grpc.unary_unary_rpc_method_handler(
+                    servicer.Version,
+                    request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.VersionRequest.FromString,
+                    response_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.VersionInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -610,6 +627,33 @@ class API:
             '/pinnace.apiserver.v1.API/CreateToken',
             pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.CreateTokenRequest.SerializeToString,
             pinnace_dot_api_dot_authentication_dot_v1_dot_authentication__pb2.TokenRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Version(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pinnace.apiserver.v1.API/Version',
+            pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.VersionRequest.SerializeToString,
+            pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.VersionInfo.FromString,
             options,
             channel_credentials,
             insecure,
