@@ -14,10 +14,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pinnace.api.apps.v1 import apps_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.batch.v1 import batch_pb2
+from pinnace.api.certificates.v1 import certificates_pb2
 from pinnace.api.coordination.v1 import coordination_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.meta.v1 import meta_pb2
 from pinnace.api.networking.v1 import networking_pb2
+from pinnace.api.policy.v1 import policy_pb2
 from pinnace.api.rbac.v1 import rbac_pb2
 from pinnace.api.scheduling.v1 import scheduling_pb2
 from pinnace.api.storage.v1 import storage_pb2
@@ -228,6 +230,51 @@ def _hpa(obj: Message, now: dt.datetime) -> Cells:
         str(spec.max_replicas),
         str(status.current_replicas),
         age(obj.metadata.creation_timestamp, now),
+    ]
+    return cells, []
+
+
+def _int_or_string(value: meta_pb2.IntOrString) -> str:
+    which = value.WhichOneof("value")
+    if which is None:
+        return "N/A"
+    return str(value.int_val) if which == "int_val" else value.str_val
+
+
+def _pdb(obj: Message, now: dt.datetime) -> Cells:
+    assert isinstance(obj, policy_pb2.PodDisruptionBudget)
+    cells = [
+        _int_or_string(obj.spec.min_available),
+        _int_or_string(obj.spec.max_unavailable),
+        str(obj.status.disruptions_allowed),
+        age(obj.metadata.creation_timestamp, now),
+    ]
+    return cells, []
+
+
+def _controller_revision(obj: Message, now: dt.datetime) -> Cells:
+    assert isinstance(obj, apps_pb2.ControllerRevision)
+    owner = next((r for r in obj.metadata.owner_references if r.controller), None)
+    controller = NONE
+    if owner is not None:
+        group = owner.api_version.split("/")[0] if "/" in owner.api_version else ""
+        controller = f"{owner.kind.lower()}{'.' + group if group else ''}/{owner.name}"
+    return [controller, str(obj.revision), age(obj.metadata.creation_timestamp, now)], []
+
+
+def _csr(obj: Message, now: dt.datetime) -> Cells:
+    assert isinstance(obj, certificates_pb2.CertificateSigningRequest)
+    spec = obj.spec
+    duration = human_duration(spec.expiration_seconds) if spec.HasField("expiration_seconds") else NONE
+    conditions = [c.type for c in obj.status.conditions]
+    if obj.status.certificate and "Approved" in conditions:
+        conditions.append("Issued")
+    cells = [
+        age(obj.metadata.creation_timestamp, now),
+        spec.signer_name,
+        spec.username,
+        duration,
+        ",".join(conditions) or "Pending",
     ]
     return cells, []
 
@@ -562,6 +609,13 @@ COLUMNS: dict[str, Columns] = {
     ),
     "horizontalpodautoscalers": Columns(
         ("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"), (), _hpa
+    ),
+    "poddisruptionbudgets": Columns(
+        ("MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"), (), _pdb
+    ),
+    "controllerrevisions": Columns(("CONTROLLER", "REVISION", "AGE"), (), _controller_revision),
+    "certificatesigningrequests": Columns(
+        ("AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"), (), _csr
     ),
     "services": Columns(("TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), _service),
     "endpoints": Columns(("ENDPOINTS", "AGE"), (), _endpoints),

@@ -168,3 +168,86 @@ async def test_watch_prints_rows_as_events_arrive(server: APIServer, client: Cli
     assert lines[1].split()[:3] == ["first", "0/1", "Pending"]
     assert lines[2].split()[:3] == ["third", "0/1", "Pending"]
     assert lines[2].index("Pending") == lines[1].index("Pending")  # the widths of the first rows
+
+
+async def test_tables_of_other_kinds(pinctl: Pinctl, client: Client) -> None:
+    for text in (
+        """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: pinnace/busybox:1.0}]}
+""",
+        """
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick, namespace: default}
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec: {restartPolicy: Never, containers: [{name: c, image: pinnace/busybox:1.0}]}
+""",
+        """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: default}
+data: {a: "1", b: "2"}
+""",
+        """
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: default}
+type: Opaque
+data: {password: cGFzcw==}
+""",
+        """
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, namespace: default}
+spec: {minAvailable: 2, selector: {matchLabels: {app: web}}}
+""",
+    ):
+        await client.create(manifest(text))
+
+    async def rows(resource: str, *flags: str) -> list[list[str]]:
+        result = await pinctl("get", resource, *flags)
+        assert result.code == 0, result.err
+        return [[c.strip() for c in line.split("   ") if c.strip()] for line in result.out.splitlines()]
+
+    deployments = await rows("deploy", "-o", "wide")
+    assert deployments[0] == [
+        "NAME",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+    ]
+    assert deployments[1][:4] + deployments[1][5:] == [
+        "web",
+        "0/3",
+        "0",
+        "0",
+        "c",
+        "pinnace/busybox:1.0",
+        "app=web",
+    ]
+    cronjobs = await rows("cj")
+    assert cronjobs[0] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"]
+    assert cronjobs[1][:6] == ["tick", "*/5 * * * *", "<none>", "False", "0", "<none>"]
+    assert (await rows("cm"))[1][:2] == ["settings", "2"]
+    assert (await rows("secrets"))[1][:3] == ["creds", "Opaque", "1"]
+    pdbs = await rows("pdb")
+    assert pdbs[0] == ["NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"]
+    assert pdbs[1][:4] == ["web", "2", "N/A", "0"]
+    namespaces = await rows("namespaces", "kube-system")
+    assert namespaces[1][:2] == ["kube-system", "Active"]
