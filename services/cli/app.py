@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 import grpc
 
@@ -21,21 +21,40 @@ from services.client.errors import APIStatusError, UnavailableError
 Handler = Callable[[CommandContext, argparse.Namespace], Awaitable[int]]
 
 
-def add_global_flags(parser: argparse.ArgumentParser) -> None:
+_GLOBAL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--kubeconfig",), {"default": "", "help": "client configuration file (default: see docs/cli.md)"}),
+    (("--context",), {"default": "", "help": "context of the configuration file to use"}),
+    (("-s", "--server"), {"default": "", "help": "API server address HOST:PORT (overrides the context's)"}),
+    (
+        ("--insecure-plaintext",),
+        {
+            "action": "store_true",
+            "default": False,
+            "help": "with --server: plaintext gRPC, for an apiserver started with --insecure",
+        },
+    ),
+    (("--request-timeout",), {"type": float, "default": 30.0, "help": "seconds per API request"}),
+)
+
+
+def add_global_flags(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """The connection flags. Every command accepts them too (kubectl takes them anywhere);
+    there they default to SUPPRESS so an absent flag keeps the value given before the command,
+    and a command's own flag of the same name wins."""
     group = parser.add_argument_group("global flags")
-    group.add_argument(
-        "--kubeconfig", default="", help="client configuration file (default: see docs/cli.md)"
-    )
-    group.add_argument("--context", default="", help="context of the configuration file to use")
-    group.add_argument(
-        "-s", "--server", default="", help="API server address HOST:PORT (overrides the context's)"
-    )
-    group.add_argument(
-        "--insecure-plaintext",
-        action="store_true",
-        help="with --server: plaintext gRPC, for an apiserver started with --insecure",
-    )
-    group.add_argument("--request-timeout", type=float, default=30.0, help="seconds per API request")
+    taken = {flag for action in parser._actions for flag in action.option_strings}
+    for flags, options in _GLOBAL_FLAGS:
+        if nested and any(flag in taken for flag in flags):
+            continue
+        group.add_argument(*flags, **({**options, "default": argparse.SUPPRESS} if nested else options))
+
+
+def _add_global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                add_global_flags(child, nested=True)
+                _add_global_flags_everywhere(child)
 
 
 def build_parser(prog: str = "pinctl") -> argparse.ArgumentParser:
@@ -47,6 +66,7 @@ def build_parser(prog: str = "pinctl") -> argparse.ArgumentParser:
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
         module.register(sub)
+    _add_global_flags_everywhere(parser)
     parser.set_defaults(root_parser=parser)  # for `__complete`, which walks the command tree
     return parser
 

@@ -11,6 +11,7 @@ import yaml
 
 from pinnace_cmd import main as pinnace
 from services.apiserver.server import APIServer
+from services.cli.app import main_async
 from services.client.client import Client
 from tests.unit.apiserver.helpers import manifest
 from tests.unit.cli.conftest import Pinctl
@@ -97,3 +98,19 @@ async def test_pinnace_kubectl_alias(server: APIServer) -> None:
         code = await asyncio.to_thread(pinnace.main, argv)  # it runs its own event loop
     assert code == 0
     assert "namespace/default" in out.getvalue().split()
+
+
+async def test_global_flags_after_the_command(server: APIServer) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    argv = [
+        "get",
+        "ns",
+        "default",
+        "-o",
+        "name",
+        "--server",
+        f"127.0.0.1:{server.port}",
+        "--insecure-plaintext",
+    ]
+    assert await main_async(argv, out=out, err=err) == 0, err.getvalue()
+    assert out.getvalue() == "namespace/default\n"
