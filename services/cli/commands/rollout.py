@@ -1,6 +1,6 @@
 """`pinctl rollout status|history|undo|pause|resume|restart TYPE/NAME`: watch a rollout
-finish, list and show a Deployment's revisions, roll back to one, pause or resume a
-Deployment, or restart every pod of a Deployment, DaemonSet or StatefulSet."""
+finish, list and show the revisions of a Deployment, DaemonSet or StatefulSet and roll back
+to one, pause or resume a Deployment, or restart every pod of any of the three."""
 
 from __future__ import annotations
 
@@ -46,12 +46,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     status.set_defaults(handler=run_status)
 
-    history = verbs.add_parser("history", help="list a deployment's revisions, or show one")
+    history = verbs.add_parser(
+        "history", help="list the revisions of a deployment, daemon set or stateful set"
+    )
     _common(history)
     history.add_argument("--revision", type=int, default=0, help="show the pod template of this revision")
     history.set_defaults(handler=run_history)
 
-    undo = verbs.add_parser("undo", help="roll a deployment back to its previous (or a given) revision")
+    undo = verbs.add_parser("undo", help="roll back to the previous (or a given) revision")
     _common(undo)
     undo.add_argument(
         "--to-revision", type=int, default=0, help="the revision to roll back to (0: the previous)"
@@ -108,19 +110,13 @@ async def run_status(ctx: CommandContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def _require_deployment(target: Target, feature: str) -> None:
-    if target.info.kind != "Deployment" or target.info.group != "apps":
-        raise CLIError(f'no {feature} has been implemented for "{rollout.group_kind(target.info)}"')
-
-
 async def run_history(ctx: CommandContext, args: argparse.Namespace) -> int:
     for target in await _targets(ctx, args):
-        _require_deployment(target, "history viewer")
-        revisions = await rollout.history(ctx.client(), target.namespace, target.name)
+        revisions = await rollout.history(ctx.client(), target.info, target.namespace, target.name)
         if args.revision > 0:
             revision = rollout.find_revision(revisions, args.revision)
             ctx.print(f"{_name(target)} with revision #{revision.number}")
-            ctx.out.write(podtemplate.describe(revision.replica_set.spec.template))
+            ctx.out.write(podtemplate.describe(revision.template))
         else:
             ctx.print(_name(target))
             ctx.out.write(rollout.history_table(revisions))
@@ -130,8 +126,9 @@ async def run_history(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 async def run_undo(ctx: CommandContext, args: argparse.Namespace) -> int:
     for target in await _targets(ctx, args):
-        _require_deployment(target, "rollbacker")
-        operation = await rollout.undo(ctx.client(), target.namespace, target.name, args.to_revision)
+        operation = await rollout.undo(
+            ctx.client(), target.info, target.namespace, target.name, args.to_revision
+        )
         ctx.print(f"{_name(target)} {operation}")
     return 0
 

@@ -1,6 +1,6 @@
 """`rollout`: the status viewers (kubectl's polymorphichelpers, message for message), the
-revision history a Deployment's ReplicaSets carry, undo (copy a revision's template back into
-the Deployment), pause/resume and restart."""
+revision history (a Deployment's ReplicaSets, a DaemonSet's or StatefulSet's
+ControllerRevisions), undo (copy a revision's template back), pause/resume and restart."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from services.machinery.kinds import REGISTRY, KindInfo
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 HASH_LABEL = "pod-template-hash"
+REVISION_HASH_LABEL = "controller-revision-hash"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 TIMED_OUT_REASON = "ProgressDeadlineExceeded"
 # Annotations a rollback keeps from the Deployment instead of copying them from the ReplicaSet.
@@ -40,6 +41,7 @@ _KEPT_ON_ROLLBACK = frozenset(
 
 DEPLOYMENTS = REGISTRY.by_name("deployments")
 REPLICA_SETS = REGISTRY.by_name("replicasets")
+CONTROLLER_REVISIONS = REGISTRY.by_name("controllerrevisions")
 
 
 def group_kind(info: KindInfo) -> str:
@@ -245,9 +247,20 @@ async def _follow(
 
 @dataclass(frozen=True)
 class Revision:
+    """One revision: a Deployment's ReplicaSet, or a DaemonSet's or StatefulSet's
+    ControllerRevision; `template` is the pod template it ran."""
+
     number: int
     change_cause: str
-    replica_set: apps_pb2.ReplicaSet
+    template: core_pb2.PodTemplateSpec
+    source: Message
+
+
+HISTORY_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
+
+
+def has_history(info: KindInfo) -> bool:
+    return info.group == "apps" and info.kind in HISTORY_KINDS
 
 
 def _revision_of(rs: apps_pb2.ReplicaSet) -> int | None:
@@ -257,27 +270,52 @@ def _revision_of(rs: apps_pb2.ReplicaSet) -> int | None:
         return None
 
 
+def _controlled_by(obj: Message, owner: Message) -> bool:
+    ref = controller_of(obj)
+    return ref is not None and ref.uid == meta_of(owner).uid
+
+
 async def owned_replica_sets(client: Client, deployment: apps_pb2.Deployment) -> list[apps_pb2.ReplicaSet]:
     """The ReplicaSets the Deployment controls: matching its selector and owned by its uid."""
     selector = labels.from_label_selector(deployment.spec.selector)
     listed = await client.list_all(REPLICA_SETS, deployment.metadata.namespace, label_selector=str(selector))
-    owned = []
-    for rs in listed.items:
-        assert isinstance(rs, apps_pb2.ReplicaSet)
-        ref = controller_of(rs)
-        if ref is not None and ref.uid == deployment.metadata.uid:
-            owned.append(rs)
-    return owned
+    return [
+        rs for rs in listed.items if isinstance(rs, apps_pb2.ReplicaSet) and _controlled_by(rs, deployment)
+    ]
 
 
-async def history(client: Client, namespace: str, name: str) -> list[Revision]:
-    deployment = await client.get(DEPLOYMENTS, name, namespace)
-    assert isinstance(deployment, apps_pb2.Deployment)
+async def _deployment_history(client: Client, deployment: apps_pb2.Deployment) -> list[Revision]:
     revisions = []
     for rs in await owned_replica_sets(client, deployment):
         number = _revision_of(rs)
         if number is not None:
-            revisions.append(Revision(number, rs.metadata.annotations.get(CHANGE_CAUSE, ""), rs))
+            cause = rs.metadata.annotations.get(CHANGE_CAUSE, "")
+            revisions.append(Revision(number, cause, rs.spec.template, rs))
+    return revisions
+
+
+async def _controller_revisions(client: Client, owner: Message) -> list[Revision]:
+    """A DaemonSet's or StatefulSet's ControllerRevisions (the controllers keep one per
+    distinct template, renumbering one that comes back)."""
+    meta = meta_of(owner)
+    listed = await client.list_all(CONTROLLER_REVISIONS, meta.namespace)
+    revisions = []
+    for item in listed.items:
+        if isinstance(item, apps_pb2.ControllerRevision) and _controlled_by(item, owner):
+            cause = item.metadata.annotations.get(CHANGE_CAUSE, "")
+            revisions.append(Revision(item.revision, cause, item.data.spec.template, item))
+    return revisions
+
+
+async def history(client: Client, info: KindInfo, namespace: str, name: str) -> list[Revision]:
+    """The object's revisions, oldest first."""
+    if not has_history(info):
+        raise CLIError(f'no history viewer has been implemented for "{group_kind(info)}"')
+    owner = await client.get(info, name, namespace)
+    if isinstance(owner, apps_pb2.Deployment):
+        revisions = await _deployment_history(client, owner)
+    else:
+        revisions = await _controller_revisions(client, owner)
     return sorted(revisions, key=lambda r: r.number)
 
 
@@ -300,52 +338,56 @@ def find_revision(revisions: list[Revision], number: int) -> Revision:
 # ---------------------------------------------------------------------- undo
 
 
-def _without_hash(template: core_pb2.PodTemplateSpec) -> core_pb2.PodTemplateSpec:
+def _without_label(template: core_pb2.PodTemplateSpec, label: str) -> core_pb2.PodTemplateSpec:
     copy = core_pb2.PodTemplateSpec()
     copy.CopyFrom(template)
-    copy.metadata.labels.pop(HASH_LABEL, None)
+    copy.metadata.labels.pop(label, None)
     return copy
 
 
-def _rollback_target(revisions: list[Revision], to_revision: int, name: str) -> Revision:
+def _rollback_target(revisions: list[Revision], to_revision: int, info: KindInfo, name: str) -> Revision:
     if to_revision > 0:
         for revision in revisions:
             if revision.number == to_revision:
                 return revision
         raise CLIError(f"unable to find specified revision {to_revision} in history")
     if len(revisions) < 2:
-        raise CLIError(f'no rollout history found for deployment "{name}"')
+        if info.kind == "Deployment":
+            raise CLIError(f'no rollout history found for deployment "{name}"')
+        raise CLIError("no last revision to roll back to")
     return revisions[-2]
 
 
-async def undo(client: Client, namespace: str, name: str, to_revision: int = 0) -> str:
-    """Copy the chosen revision's template (minus its pod-template-hash label) and annotations
-    back into the Deployment; the controller then rolls it out as a new revision. Returns
-    the operation kubectl prints after the name."""
+async def undo(client: Client, info: KindInfo, namespace: str, name: str, to_revision: int = 0) -> str:
+    """Copy the chosen revision's template back into the object (for a Deployment also the
+    ReplicaSet's annotations, minus the bookkeeping ones); its controller then rolls it out.
+    Returns the operation kubectl prints after the name."""
+    if not has_history(info):
+        raise CLIError(f'no rollbacker has been implemented for "{group_kind(info)}"')
     if to_revision < 0:
         raise CLIError(f"unable to find specified revision {to_revision} in history")
-    deployment = await client.get(DEPLOYMENTS, name, namespace)
-    assert isinstance(deployment, apps_pb2.Deployment)
-    target = _rollback_target(await history(client, namespace, name), to_revision, name)
-    if deployment.spec.paused:
+    owner = await client.get(info, name, namespace)
+    target = _rollback_target(await history(client, info, namespace, name), to_revision, info, name)
+    if isinstance(owner, apps_pb2.Deployment) and owner.spec.paused:
         raise CLIError(
             "you cannot rollback a paused deployment; resume it first with "
             f"'pinctl rollout resume deployment/{name}' and try again"
         )
-    template = _without_hash(target.replica_set.spec.template)
-    if template == deployment.spec.template:
+    label = HASH_LABEL if info.kind == "Deployment" else REVISION_HASH_LABEL
+    template = _without_label(target.template, label)
+    if template == owner.spec.template:  # type: ignore[attr-defined]
         return f"skipped rollback (current template already matches revision {to_revision})"
 
     def restore(obj: Message) -> None:
-        assert isinstance(obj, apps_pb2.Deployment)
-        kept = {k: v for k, v in obj.metadata.annotations.items() if k in _KEPT_ON_ROLLBACK}
-        source = target.replica_set.metadata.annotations
-        copied = {k: v for k, v in source.items() if k not in _KEPT_ON_ROLLBACK}
-        obj.metadata.annotations.clear()
-        obj.metadata.annotations.update({**kept, **copied})
-        obj.spec.template.CopyFrom(template)
+        if isinstance(obj, apps_pb2.Deployment):
+            kept = {k: v for k, v in obj.metadata.annotations.items() if k in _KEPT_ON_ROLLBACK}
+            source = meta_of(target.source).annotations
+            copied = {k: v for k, v in source.items() if k not in _KEPT_ON_ROLLBACK}
+            obj.metadata.annotations.clear()
+            obj.metadata.annotations.update({**kept, **copied})
+        obj.spec.template.CopyFrom(template)  # type: ignore[attr-defined]
 
-    await update_with_retries(client, DEPLOYMENTS, name, namespace, restore)
+    await update_with_retries(client, info, name, namespace, restore)
     return "rolled back"
 
 

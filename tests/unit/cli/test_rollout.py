@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pinnace.api.apps.v1 import apps_pb2
+from pinnace.api.core.v1 import core_pb2
 from services.apiserver.server import APIServer
 from services.cli.app import main_async
 from services.cli.ops import rollout
 from services.client.client import Client
+from services.controllers.daemonset import DaemonSetController
 from services.controllers.deployment import DeploymentController
 from services.controllers.garbagecollector import GarbageCollector
 from services.controllers.replicaset import ReplicaSetController
+from services.machinery.kinds import REGISTRY
 from tests.unit.apiserver.helpers import manifest
 from tests.unit.cli.conftest import Pinctl
 from tests.unit.controllers.fakes import FakeKubelet, Harness, until
@@ -32,6 +35,17 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec: {containers: [{name: c, image: "pinnace/busybox:1.0", ports: [{containerPort: 80}]}]}
+"""
+
+AGENT = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: c, image: "pinnace/busybox:1.0"}]}
 """
 
 
@@ -116,10 +130,12 @@ async def test_history_undo_pause_resume_restart(
     await rolled_out(pinctl)
     # Kubernetes' controller copies the Deployment's change-cause annotation to the new
     # ReplicaSet; history reads it from there.
-    (second,) = [r for r in await rollout.history(client, "default", "web") if r.number == 2]
+    (second,) = [
+        r for r in await rollout.history(client, rollout.DEPLOYMENTS, "default", "web") if r.number == 2
+    ]
     await client.patch(
         "replicasets",
-        second.replica_set.metadata.name,
+        second.source.metadata.name,
         {"metadata": {"annotations": {"kubernetes.io/change-cause": "image 2.0"}}},
         "default",
     )
@@ -143,7 +159,7 @@ async def test_history_undo_pause_resume_restart(
     web = await client.get("deployments", "web", "default")
     assert web.spec.template.spec.containers[0].image == "pinnace/busybox:1.0"
     assert "pod-template-hash" not in web.spec.template.metadata.labels
-    assert [r.number for r in await rollout.history(client, "default", "web")] == [2, 3]
+    assert [r.number for r in await rollout.history(client, rollout.DEPLOYMENTS, "default", "web")] == [2, 3]
     same = await pinctl("rollout", "undo", "deployment/web", "--to-revision=3")
     assert same.out == "deployment.apps/web skipped rollback (current template already matches revision 3)\n"
     absent = await pinctl("rollout", "undo", "deployment/web", "--to-revision=1")
@@ -164,20 +180,11 @@ async def test_history_undo_pause_resume_restart(
     web = await client.get("deployments", "web", "default")
     assert rollout.RESTARTED_AT in web.spec.template.metadata.annotations
     await rolled_out(pinctl)
-    assert [r.number for r in await rollout.history(client, "default", "web")][-1] == 4
+    assert [r.number for r in await rollout.history(client, rollout.DEPLOYMENTS, "default", "web")][-1] == 4
 
 
 async def test_daemonset_and_statefulset_status(pinctl: Pinctl, client: Client) -> None:
-    ds = manifest("""
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: agent, namespace: default}
-spec:
-  selector: {matchLabels: {app: agent}}
-  template:
-    metadata: {labels: {app: agent}}
-    spec: {containers: [{name: c, image: "pinnace/busybox:1.0"}]}
-""")
+    ds = manifest(AGENT)
     ds = await client.create(ds)
     first = await pinctl("rollout", "status", "ds/agent", "--watch=false")
     assert first.out == "Waiting for daemon set spec update to be observed...\n"
@@ -247,3 +254,52 @@ async def test_unsupported_kinds_and_bad_input(
     assert bad_timeout.code == 2
     # argparse reports flag errors itself, on the process's stderr.
     assert 'time: missing unit in duration "5"' in capsys.readouterr().err
+
+
+async def test_daemonset_history_and_undo_through_controller_revisions(
+    pinctl: Pinctl, client: Client, kubelet: FakeKubelet
+) -> None:
+    for name in ("node-a", "node-b"):
+        node = core_pb2.Node()
+        node.metadata.name = name
+        node.status.conditions.add(type="Ready", status="True")
+        await client.create(node)
+    harness = Harness(client)
+    harness.add(DaemonSetController)
+    await harness.start()
+    try:
+        await client.create(manifest(AGENT))
+        done = await pinctl("rollout", "status", "ds/agent", "--timeout=20s")
+        assert done.out.endswith('daemon set "agent" successfully rolled out\n'), done.err
+        assert (await pinctl("set", "image", "ds/agent", "c=pinnace/busybox:2.0")).code == 0
+        assert (await pinctl("rollout", "status", "ds/agent", "--timeout=20s")).code == 0
+
+        listed = await pinctl("rollout", "history", "daemonset/agent")
+        assert (
+            listed.out
+            == "daemonset.apps/agent\nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n"
+        )
+        first = await pinctl("rollout", "history", "ds/agent", "--revision=1")
+        assert first.out.startswith("daemonset.apps/agent with revision #1\nPod Template:\n")
+        assert any(line.split() == ["Image:", "pinnace/busybox:1.0"] for line in first.out.splitlines())
+
+        assert (await pinctl("rollout", "undo", "ds/agent")).out == "daemonset.apps/agent rolled back\n"
+        agent = await client.get("daemonsets", "agent", "default")
+        assert agent.spec.template.spec.containers[0].image == "pinnace/busybox:1.0"
+        assert "controller-revision-hash" not in agent.spec.template.metadata.labels
+        assert (await pinctl("rollout", "status", "ds/agent", "--timeout=20s")).code == 0
+
+        async def renumbered() -> bool:
+            revisions = await rollout.history(client, REGISTRY.by_name("ds"), "default", "agent")
+            return [r.number for r in revisions] == [2, 3]
+
+        await until(renumbered)
+        skipped = await pinctl("rollout", "undo", "ds/agent", "--to-revision=3")
+        assert (
+            skipped.out
+            == "daemonset.apps/agent skipped rollback (current template already matches revision 3)\n"
+        )
+        missing = await pinctl("rollout", "undo", "ds/agent", "--to-revision=1")
+        assert missing.err == "error: unable to find specified revision 1 in history\n"
+    finally:
+        await harness.stop()
