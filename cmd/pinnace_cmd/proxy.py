@@ -14,7 +14,7 @@ import structlog
 
 from services.machinery.logs import configure_logging
 from services.proxy.cleanup import cleanup_everything
-from services.proxy.config import MODES, ProxyConfig
+from services.proxy.config import IPTABLES_BACKENDS, MODES, ProxyConfig
 from services.proxy.proxy import KubeProxy
 
 
@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apiserver", default="127.0.0.1:6443", help="apiserver address (host:port)")
     parser.add_argument(
         "--proxy-mode", choices=MODES, default="iptables", help="how services are implemented"
+    )
+    parser.add_argument(
+        "--iptables-backend",
+        choices=IPTABLES_BACKENDS,
+        default="nft",
+        help="iptables mode: nf_tables (incremental commits) or legacy xtables; userspace mode is "
+        "always legacy",
     )
     parser.add_argument(
         "--hostname-override", "--node-name", dest="node_name", default="", help="this node's name"
@@ -65,6 +72,7 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
     return ProxyConfig(
         apiserver=args.apiserver,
         mode=args.proxy_mode,
+        iptables_backend=args.iptables_backend,
         node_name=args.node_name or socket.gethostname(),
         node_ip=args.node_ip,
         cluster_cidr=args.cluster_cidr,

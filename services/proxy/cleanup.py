@@ -11,30 +11,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from services.proxy.iptables_backend import LEGACY, NFT, Backend, BackendError, kube_chains
+from services.proxy.iptables_backend import (
+    ALL,
+    USERSPACE_CHAINS,
+    Backend,
+    BackendError,
+    is_iptables_chain,
+    is_userspace_chain,
+    kube_chains,
+)
 from services.proxy.netns import NodeNamespace
 
-USERSPACE_CHAINS = frozenset(
-    {
-        "KUBE-PORTALS-CONTAINER",
-        "KUBE-PORTALS-HOST",
-        "KUBE-NODEPORT-CONTAINER",
-        "KUBE-NODEPORT-HOST",
-        "KUBE-NODEPORT-NON-LOCAL",
-    }
-)
+__all__ = [
+    "USERSPACE_CHAINS",
+    "cleanup",
+    "cleanup_everything",
+    "cleanup_other_mode",
+    "cleanup_script",
+    "is_any_chain",
+    "is_iptables_chain",
+    "is_userspace_chain",
+]
 TABLES = ("filter", "nat", "mangle")
 _JUMP = re.compile(r" -[jg] (KUBE-[A-Za-z0-9_-]+)(?: |$)")
 
 ChainFilter = Callable[[str], bool]
-
-
-def is_userspace_chain(chain: str) -> bool:
-    return chain in USERSPACE_CHAINS
-
-
-def is_iptables_chain(chain: str) -> bool:
-    return chain.startswith("KUBE-") and chain not in USERSPACE_CHAINS
 
 
 def is_any_chain(chain: str) -> bool:
@@ -83,11 +84,18 @@ def cleanup(backend: Backend, owned: ChainFilter = is_any_chain) -> int:
     return removed
 
 
+def cleanup_other_mode(mode: str) -> int:
+    """What a mode does at start: remove the other mode's chains, from every backend they can
+    be in (iptables mode may have run on either). Must run in the node's namespace."""
+    owned = is_iptables_chain if mode == "userspace" else is_userspace_chain
+    return sum(cleanup(backend, owned) for backend in ALL if backend.available())
+
+
 def cleanup_everything(netns_path: str = "") -> int:
     """`pinnace-proxy --cleanup`: both modes' chains, from both backends, in the node's
     namespace (a node moved from one backend to the other is cleaned in one go)."""
     node = NodeNamespace(netns_path, workers=1)
     try:
-        return sum(node.call(cleanup, backend) for backend in (LEGACY, NFT) if backend.available())
+        return sum(node.call(cleanup, backend) for backend in ALL if backend.available())
     finally:
         node.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MODES = ("iptables", "userspace")
+# --iptables-backend values (iptables mode; userspace mode always uses legacy).
+IPTABLES_BACKENDS = ("nft", "legacy")
 # Kubernetes' --iptables-masquerade-bit default: 1 << 14.
 MASQUERADE_MARK = "0x4000"
 
@@ -13,6 +15,7 @@ MASQUERADE_MARK = "0x4000"
 class ProxyConfig:
     apiserver: str = "127.0.0.1:6443"
     mode: str = "iptables"
+    iptables_backend: str = "nft"
     node_name: str = ""
     # The node's own address: the DNAT target of host-originated traffic in userspace mode.
     node_ip: str = ""
@@ -35,5 +38,10 @@ class ProxyConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"--proxy-mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.iptables_backend not in IPTABLES_BACKENDS:
+            raise ValueError(
+                f"--iptables-backend must be one of {', '.join(IPTABLES_BACKENDS)}, "
+                f"not {self.iptables_backend!r}"
+            )
         if self.min_sync_period < 0 or self.sync_period <= 0:
             raise ValueError("sync periods must be positive")

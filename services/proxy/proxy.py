@@ -22,6 +22,7 @@ from services.client.informer import Informer, object_key
 from services.proxy import iptables_backend
 from services.proxy.change_tracker import ChangeTracker
 from services.proxy.config import ProxyConfig
+from services.proxy.healthcheck import ServiceHealthServer
 from services.proxy.healthz import HealthState, HTTPEndpoints
 from services.proxy.iptables_mode.proxier import IptablesProxier
 from services.proxy.iptables_mode.rules import RuleOptions
@@ -70,6 +71,8 @@ class KubeProxy:
         self.sockets_ns = NodeNamespace(config.netns, workers=4)
         self.proxier: Proxier | None = proxier
         self.runner = SyncRunner(self._sync, config.min_sync_period, config.sync_period)
+        # healthCheckNodePorts of Local LoadBalancer services (iptables mode, which honours Local).
+        self.service_health = ServiceHealthServer(self.sockets_ns, config.node_name, self.health.healthy)
         self.ready = asyncio.Event()
 
     def _make_proxier(self, backend: iptables_backend.Backend) -> Proxier:
@@ -87,6 +90,7 @@ class KubeProxy:
             cluster_cidr=cfg.cluster_cidr,
             masquerade_all=cfg.masquerade_all,
             nodeport_addresses=tuple(cfg.nodeport_addresses),
+            node_name=cfg.node_name,
         )
         return IptablesProxier(backend, self.rules_ns, options)
 
@@ -120,6 +124,8 @@ class KubeProxy:
         except Exception:
             self.metrics.sync_failures.inc()
             raise
+        if self.proxier.mode == "iptables":
+            await self.service_health.sync(self.services, self.endpoints, None if full else changed)
         elapsed = time.perf_counter() - start
         done = time.time()
         self.metrics.sync_duration.observe(elapsed)
@@ -137,10 +143,17 @@ class KubeProxy:
     async def run(self) -> None:
         """Run until cancelled; rules stay in place when it stops."""
         if self.proxier is None:
-            backend = await self.rules_ns.run(iptables_backend.detect)
+            backend = await self.rules_ns.run(
+                iptables_backend.detect, self.config.mode, self.config.iptables_backend
+            )
             self.proxier = self._make_proxier(backend)
         await self.proxier.start()
-        log.info("kube-proxy starting", mode=self.proxier.mode, netns=self.config.netns)
+        log.info(
+            "kube-proxy starting",
+            mode=self.proxier.mode,
+            backend=getattr(getattr(self.proxier, "backend", None), "name", ""),
+            netns=self.config.netns,
+        )
         await self.http.start(self.config.healthz_listen, self.config.metrics_listen)
         services = Informer(self.client, "services")
         endpoints = Informer(self.client, "endpoints")
@@ -174,6 +187,7 @@ class KubeProxy:
             await services.stop()
             await endpoints.stop()
             await self.http.stop()
+            await self.service_health.close()
             await self.proxier.stop()
 
     def close(self) -> None:

@@ -44,10 +44,21 @@ class ServiceInfo:
     external_ips: tuple[str, ...] = ()
     load_balancer_ips: tuple[str, ...] = ()
     affinity_seconds: int = 0  # 0: no ClientIP affinity
+    # externalTrafficPolicy Local (NodePort and LoadBalancer services): traffic from outside
+    # the cluster goes to this node's endpoints only, with its source address kept.
+    external_local: bool = False
+    # internalTrafficPolicy Local: ClusterIP traffic goes to this node's endpoints only.
+    internal_local: bool = False
+    # LoadBalancer + Local: the port kube-proxy's health server answers on for this service.
+    health_check_node_port: int = 0
 
     @property
     def client_ip_affinity(self) -> bool:
         return self.affinity_seconds > 0
+
+    @property
+    def has_external(self) -> bool:
+        return bool(self.node_port or self.external_ips or self.load_balancer_ips)
 
 
 @dataclass(frozen=True, order=True)
@@ -80,6 +91,11 @@ def service_ports(svc: core_pb2.Service) -> ServicesMap:
         affinity = cfg.timeout_seconds if cfg.HasField("timeout_seconds") else 0
         affinity = affinity or DEFAULT_AFFINITY_SECONDS
     lb_ips = tuple(ing.ip for ing in svc.status.load_balancer.ingress if ing.ip)
+    external_local = (
+        svc.spec.type in ("NodePort", "LoadBalancer") and svc.spec.external_traffic_policy == "Local"
+    )
+    internal_local = svc.spec.internal_traffic_policy == "Local"
+    health_port = svc.spec.health_check_node_port if external_local else 0
     result: ServicesMap = {}
     for port in svc.spec.ports:
         protocol = (port.protocol or "TCP").lower()
@@ -94,6 +110,9 @@ def service_ports(svc: core_pb2.Service) -> ServicesMap:
             external_ips=tuple(svc.spec.external_ips),
             load_balancer_ips=lb_ips,
             affinity_seconds=affinity,
+            external_local=external_local,
+            internal_local=internal_local,
+            health_check_node_port=health_port,
         )
     return result
 

@@ -2,9 +2,10 @@
 ClusterIP), each beside its floor measured in the same run.
 
 Control plane, for 1,000 and 10,000 services x 3 endpoints (ClusterIP, TCP):
-  iptables mode   full sync (save + generate + iptables-legacy-restore --noflush) and partial
-                  sync after one endpoint changes, beside a bare iptables-legacy-restore of the
-                  very same input (the floor: what the kernel and libiptc cost by themselves)
+  iptables mode   on each backend (nf_tables, legacy): full sync (save + generate +
+                  iptables-*-restore --noflush) and partial sync after one endpoint changes,
+                  beside a bare restore of the very same input with the same backend (the
+                  floor: what the kernel and the iptables tools cost by themselves)
   userspace mode  rule programming only (python-iptables, one commit per table): all portals,
                   and one service's portals replaced, beside iptables-legacy-restore of the
                   same rules
@@ -33,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from services.proxy.cleanup import cleanup  # noqa: E402
-from services.proxy.iptables_backend import LEGACY  # noqa: E402
+from services.proxy.iptables_backend import BACKENDS, LEGACY, Backend  # noqa: E402
 from services.proxy.iptables_mode.proxier import IptablesProxier  # noqa: E402
 from services.proxy.iptables_mode.rules import RuleOptions, full_ruleset, partial_ruleset  # noqa: E402
 from services.proxy.netns import NodeNamespace  # noqa: E402
@@ -78,18 +79,20 @@ def timed(fn: Any, *args: Any) -> float:
     return time.perf_counter() - start
 
 
-async def bench_iptables_control(node: NodeNamespace, count: int, rounds: int) -> dict[str, Any]:
-    await node.run(cleanup, LEGACY)
+async def bench_iptables_control(
+    node: NodeNamespace, count: int, rounds: int, backend: Backend
+) -> dict[str, Any]:
+    await node.run(cleanup, backend)
     options = RuleOptions(cluster_cidr=CLUSTER_CIDR)
-    proxier = IptablesProxier(LEGACY, node, options)
+    proxier = IptablesProxier(backend, node, options)
     services, endpoints = make_maps(count)
     start = time.perf_counter()
     await proxier.sync(services, endpoints, None)
     first_full = time.perf_counter() - start
-    full_text = full_ruleset(proxier.applied, options).render()
+    full_text = full_ruleset(proxier.applied, options).render(list_first=backend.list_before_full_restore)
     fulls, full_floors = [], []
     for _ in range(rounds):
-        full_floors.append(await node.run(timed, LEGACY.restore, full_text))
+        full_floors.append(await node.run(timed, backend.restore, full_text))
         start = time.perf_counter()
         await proxier.sync(services, endpoints, None)
         fulls.append(time.perf_counter() - start)
@@ -109,14 +112,16 @@ async def bench_iptables_control(node: NodeNamespace, count: int, rounds: int) -
         text = partial_ruleset({name: (old, new)}).render()
         generate.append(time.perf_counter() - t0)
         # the floor: a bare restore rewriting this service's chains (the same size of change)
-        partial_floors.append(await node.run(timed, LEGACY.restore, _redeclare(new)))
+        partial_floors.append(await node.run(timed, backend.restore, _redeclare(new)))
         del text
     # a no-op restore: libiptc reads and parses the whole table, then skips the write because
     # nothing changed; any real change pays this plus compiling and replacing the whole table
-    empty_commits = [await node.run(timed, LEGACY.restore, "*nat\nCOMMIT\n") for _ in range(rounds)]
+    empty_commits = [await node.run(timed, backend.restore, "*nat\nCOMMIT\n") for _ in range(rounds)]
     rules = proxier.rule_counts()
     await proxier.stop()
+    await node.run(cleanup, backend)
     return {
+        "backend": backend.name,
         "services": count,
         "rules_nat": rules["nat"],
         "restore_bytes_full": len(full_text),
@@ -250,17 +255,17 @@ def load(netns: str, ip: str, port: int, total: int, concurrency: int) -> dict[s
 
 
 async def data_plane(
-    lab: Lab, node: NodeNamespace, mode: str, rounds: int, total: int, conc: int
+    lab: Lab, node: NodeNamespace, mode: str, rounds: int, total: int, conc: int, backend: Backend = LEGACY
 ) -> dict[str, Any]:
     server, client = lab.nodes[0].pods[0], lab.nodes[0].pods[1]
     name = ServicePortName("bench", "web", "http", "tcp")
     cluster_ip = "10.96.0.50"
     services = {name: ServiceInfo(cluster_ip, 80, "tcp")}
     endpoints = {name: (Endpoint(server.ip, POD_PORT),)}
-    await node.run(cleanup, LEGACY)
+    await node.run(cleanup, backend)
     proxier: IptablesProxier | UserspaceProxier
     if mode == "iptables":
-        proxier = IptablesProxier(LEGACY, node, RuleOptions(cluster_cidr=CLUSTER_CIDR))
+        proxier = IptablesProxier(backend, node, RuleOptions(cluster_cidr=CLUSTER_CIDR))
     else:
         proxier = UserspaceProxier(LEGACY, node, node, host_ip=lab.nodes[0].ip)
     await proxier.start()
@@ -279,7 +284,7 @@ async def data_plane(
             else:
                 via.append(await loop.run_in_executor(None, load, client.netns, cluster_ip, 80, total, conc))
     await proxier.stop()
-    await node.run(cleanup, LEGACY)
+    await node.run(cleanup, backend)
 
     def summary(runs: list[dict[str, float]]) -> dict[str, float]:
         return {
@@ -292,7 +297,8 @@ async def data_plane(
     d, v = summary(direct), summary(via)
     # the median of per-round ratios: each round's pair ran back to back, under the same load
     ratio = med([b["rps"] / a["rps"] for a, b in zip(direct, via, strict=True)])
-    return {"mode": mode, "direct": d, "cluster_ip": v, "rps_ratio": ratio, "rounds": rounds}
+    label = f"{mode} ({backend.name})" if mode == "iptables" else mode
+    return {"mode": label, "direct": d, "cluster_ip": v, "rps_ratio": ratio, "rounds": rounds}
 
 
 # ---------------------------------------------------------------------- main
@@ -304,18 +310,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"iptables": [], "userspace": [], "data_plane": []}
     try:
         if not args.skip_data_plane:
-            for mode in ("iptables", "userspace"):
+            runs = [("iptables", BACKENDS[b]) for b in args.backends] + [("userspace", LEGACY)]
+            for mode, backend in runs:
                 results["data_plane"].append(
-                    await data_plane(lab, node, mode, args.data_rounds, args.requests, args.concurrency)
+                    await data_plane(
+                        lab, node, mode, args.data_rounds, args.requests, args.concurrency, backend
+                    )
                 )
                 print(json.dumps(results["data_plane"][-1]), flush=True)
         for count in [] if args.skip_control_plane else args.services:
-            results["iptables"].append(await bench_iptables_control(node, count, args.rounds))
-            print(json.dumps(results["iptables"][-1]), flush=True)
-            results["userspace"].append(await bench_userspace_control(node, count, args.rounds))
-            print(json.dumps(results["userspace"][-1]), flush=True)
+            for name in args.backends:
+                results["iptables"].append(
+                    await bench_iptables_control(node, count, args.rounds, BACKENDS[name])
+                )
+                print(json.dumps(results["iptables"][-1]), flush=True)
+            if not args.skip_userspace:
+                results["userspace"].append(await bench_userspace_control(node, count, args.rounds))
+                print(json.dumps(results["userspace"][-1]), flush=True)
     finally:
-        await node.run(cleanup, LEGACY)
+        for backend in (LEGACY, *(BACKENDS[b] for b in args.backends)):
+            await node.run(cleanup, backend)
         node.close()
         lab.teardown()
     return results
@@ -324,12 +338,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> None:
     print("\n## iptables mode: sync time (s), median")
     print(
-        "| services | nat rules | first full | full | floor (bare restore) | full/floor | partial (1 endpoint) "
-        "| partial floor | no-op restore (table read) |"
+        "| backend | services | nat rules | first full | full | floor (bare restore) | full/floor "
+        "| partial (1 endpoint) | partial floor | no-op restore (table read) |"
     )
     for r in results["iptables"]:
         print(
-            f"| {r['services']:,} | {r['rules_nat']:,} | {r['first_full_s']:.3f} | {r['full_s']:.3f} | "
+            f"| {r['backend']} | {r['services']:,} | {r['rules_nat']:,} | {r['first_full_s']:.3f} | {r['full_s']:.3f} | "
             f"{r['full_floor_s']:.3f} | "
             f"{r['full_s'] / r['full_floor_s']:.2f} | {r['partial_s']:.3f} (max {r['partial_max_s']:.3f}) | "
             f"{r['partial_floor_s']:.3f} | {r['empty_commit_s']:.3f} |"
@@ -368,6 +382,13 @@ def main() -> None:
     parser.add_argument("--data-rounds", type=int, default=10, help="interleaved data-plane rounds")
     parser.add_argument("--skip-data-plane", action="store_true")
     parser.add_argument("--skip-control-plane", action="store_true")
+    parser.add_argument("--skip-userspace", action="store_true", help="no userspace control-plane figures")
+    parser.add_argument(
+        "--backends",
+        type=lambda s: [b for b in s.split(",") if b],
+        default=["nft", "legacy"],
+        help="iptables-mode backends to measure (nft,legacy)",
+    )
     args = parser.parse_args()
     report(asyncio.run(run(args)))
 

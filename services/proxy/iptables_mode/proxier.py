@@ -11,7 +11,7 @@ the tables under us) the next sync is a full one.
 from __future__ import annotations
 
 from services.proxy import conntrack
-from services.proxy.cleanup import cleanup, is_userspace_chain
+from services.proxy.cleanup import cleanup_other_mode
 from services.proxy.iptables_backend import Backend, kube_chains
 from services.proxy.iptables_mode.rules import (
     JUMP_RULES,
@@ -47,7 +47,7 @@ class IptablesProxier:
         self.services_seen: ServicesMap = {}
 
     async def start(self) -> None:
-        await self.netns.run(cleanup, self.backend, is_userspace_chain)
+        await self.netns.run(cleanup_other_mode, self.mode)
         await self.netns.run(_write_sysctl, "net/ipv4/conf/all/route_localnet", "1")
 
     async def stop(self) -> None:
@@ -93,7 +93,11 @@ class IptablesProxier:
         existing = {table: kube_chains(text) for table, text in saved.items()}
         present = {line for text in saved.values() for line in text.splitlines() if line.startswith(_BUILTIN)}
         missing = [j for j in JUMP_RULES if j.line not in present]
-        script = full_ruleset(fresh, self.options, existing_chains=existing, missing_jumps=missing).render()
+        policies = _builtin_policies(saved) if self.backend.list_before_full_restore else None
+        ruleset = full_ruleset(
+            fresh, self.options, existing_chains=existing, missing_jumps=missing, builtin_policies=policies
+        )
+        script = ruleset.render(list_first=self.backend.list_before_full_restore)
         self.last_restore_bytes = len(script)
         await self.netns.run(self.backend.restore, script)
         self.applied = fresh
@@ -173,6 +177,20 @@ def _clear_flows(stale: list[tuple[str, str]], ports: list[int]) -> None:
 
 
 _BUILTIN = ("-A INPUT ", "-A FORWARD ", "-A OUTPUT ", "-A PREROUTING ", "-A POSTROUTING ")
+
+
+def _builtin_policies(saved: dict[str, str]) -> dict[tuple[str, str], str]:
+    """The policy of every built-in chain the jumps use, as the save shows it (ACCEPT when the
+    save does not show the chain)."""
+    policies: dict[tuple[str, str], str] = {}
+    for jump in JUMP_RULES:
+        policy = "ACCEPT"
+        for line in saved.get(jump.table, "").splitlines():
+            if line.startswith(f":{jump.chain} "):
+                policy = line.split(" ")[1]
+                break
+        policies[(jump.table, jump.chain)] = policy
+    return policies
 
 
 def _save_tables(backend: Backend) -> dict[str, str]:

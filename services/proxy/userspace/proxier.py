@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import structlog
 
 from services.proxy import conntrack
-from services.proxy.cleanup import cleanup, is_iptables_chain
+from services.proxy.cleanup import cleanup_other_mode
 from services.proxy.iptables_backend import Backend
 from services.proxy.local_ports import LocalPort, LocalPorts
 from services.proxy.mode import SyncResult
@@ -71,7 +71,7 @@ class UserspaceProxier:
         self.needs_full = True
 
     async def start(self) -> None:
-        await self.rules_ns.run(cleanup, self.backend, is_iptables_chain)
+        await self.rules_ns.run(cleanup_other_mode, self.mode)
         # A previous run's sockets are gone: its rules point nowhere, flush them.
         await self.rules_ns.run(portals.ensure_and_flush, [])
 

@@ -3,7 +3,8 @@
 The apiserver runs on 127.0.0.1 in the root namespace; each pinnace-proxy runs as a real
 program whose API client stays there while its rules and sockets live in its node namespace
 (`--netns`). Before and after the module, the root namespace must hold no KUBE-* chain in
-either backend.
+either backend. iptables mode runs on its default backend (nf_tables) unless a test asks for
+legacy.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from tests.integration.proxy.lab import CLUSTER_CIDR, Lab, Node, root_kube_chain
 def _missing_reason() -> str | None:
     if os.geteuid() != 0:
         return "needs root"
-    for tool in ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "conntrack"):
+    tools = ("iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore")
+    tools += ("iptables-nft", "iptables-nft-save", "iptables-nft-restore")
+    for tool in ("ip", *tools, "conntrack"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     probe = f"ppx-probe-{uuid.uuid4().hex[:6]}"
@@ -86,6 +89,7 @@ class ProxyProcess:
     node: Node
     netns_path: str
     log_dir: Path
+    backend: str = "nft"
     healthz_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -99,6 +103,8 @@ class ProxyProcess:
             self.apiserver,
             "--proxy-mode",
             self.mode,
+            "--iptables-backend",
+            self.backend,
             "--node-name",
             self.node.name,
             "--node-ip",
@@ -117,7 +123,7 @@ class ProxyProcess:
 
     @property
     def log_path(self) -> Path:
-        return self.log_dir / f"proxy-{self.node.name}-{self.mode}.log"
+        return self.log_dir / f"proxy-{self.node.name}-{self.mode}-{self.backend}.log"
 
     def start(self, timeout: float = 30.0) -> None:
         log = self.log_path.open("ab")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -28,8 +27,16 @@ USERSPACE_CHAINS = {
 }
 
 
+SAVE = {"legacy": "iptables-legacy-save", "nft": "iptables-nft-save"}
+
+
 def saved(lab: Lab, tool: str = "iptables-legacy-save") -> str:
     return sh("ip", "netns", "exec", lab.nodes[0].netns, tool)
+
+
+def saved_both(lab: Lab) -> str:
+    """Both backends' rules (each table of each backend is its own section)."""
+    return saved(lab, SAVE["legacy"]) + saved(lab, SAVE["nft"])
 
 
 def kube_chains(text: str) -> set[str]:
@@ -57,28 +64,34 @@ def node_proxy(lab: Lab, apiserver: ApiserverProcess, tmp_path: Path) -> Iterato
         run_cleanup(lab.path(lab.nodes[0].netns))
 
 
-def new_proxy(lab: Lab, apiserver: ApiserverProcess, tmp_path: Path, mode: str) -> ProxyProcess:
+def new_proxy(
+    lab: Lab, apiserver: ApiserverProcess, tmp_path: Path, mode: str, backend: str = "nft"
+) -> ProxyProcess:
     node = lab.nodes[0]
-    return ProxyProcess(apiserver.address, mode, node, lab.path(node.netns), tmp_path)
+    return ProxyProcess(apiserver.address, mode, node, lab.path(node.netns), tmp_path, backend=backend)
 
 
-@pytest.mark.parametrize("mode", ["iptables", "userspace"])
+@pytest.mark.parametrize(
+    ("mode", "backend"), [("iptables", "nft"), ("iptables", "legacy"), ("userspace", "legacy")]
+)
 async def test_restart_keeps_serving_without_duplicate_rules(
     mode: str,
+    backend: str,
     lab: Lab,
     api: Client,
     apiserver: ApiserverProcess,
     tmp_path: Path,
     node_proxy: dict[str, ProxyProcess],
 ) -> None:
-    proxy = node_proxy[mode] = new_proxy(lab, apiserver, tmp_path, mode)
+    proxy = node_proxy[mode] = new_proxy(lab, apiserver, tmp_path, mode, backend)
     proxy.start()
     backends = lab.nodes[0].pods[:2]
     svc = await make_service(api, backends)
     ip = svc.spec.cluster_ip
     client = lab.nodes[0].pods[2].netns
     await eventually(lab, client, try_get, lambda a: a in names(backends), ip, 80)
-    before = saved(lab)
+    before = saved(lab, SAVE[backend])
+    assert "KUBE-SERVICES" in kube_chains(before) or mode == "userspace"
     proxy.kill()
     if mode == "iptables":
         # the rules are in the kernel: the service keeps working with no proxy running
@@ -86,7 +99,7 @@ async def test_restart_keeps_serving_without_duplicate_rules(
     proxy.start()
     await eventually(lab, client, try_get, lambda a: a in names(backends), ip, 80)
     await asyncio.sleep(0.3)
-    after = saved(lab)
+    after = saved(lab, SAVE[backend])
     assert duplicate_rules(after) == []
     assert kube_chains(after) == kube_chains(before)
 
@@ -103,13 +116,14 @@ async def test_switching_modes_removes_the_other_modes_rules(
         node_proxy[mode] = proxy
         proxy.start()
         await eventually(lab, client, try_get, lambda a: a == backends[0].name, ip, 80)
-        chains = kube_chains(saved(lab))
+        # iptables mode on nf_tables, userspace mode on legacy: each mode's rules in one backend
+        nft, legacy = kube_chains(saved(lab, SAVE["nft"])), kube_chains(saved(lab, SAVE["legacy"]))
         if mode == "iptables":
-            assert chains & USERSPACE_CHAINS == set(), chains
-            assert "KUBE-SERVICES" in chains
+            assert legacy == set() and nft & USERSPACE_CHAINS == set(), (legacy, nft)
+            assert "KUBE-SERVICES" in nft
         else:
-            assert chains == USERSPACE_CHAINS, chains
-        assert duplicate_rules(saved(lab)) == []
+            assert legacy == USERSPACE_CHAINS and nft == set(), (legacy, nft)
+        assert duplicate_rules(saved_both(lab)) == []
         proxy.stop()
         del node_proxy[mode]
         del other
@@ -126,9 +140,9 @@ async def test_cleanup_removes_everything(
         proxy.start()
         await eventually(lab, client, try_get, lambda a: a == backends[0].name, svc.spec.cluster_ip, 80)
         proxy.stop()
-    assert kube_chains(saved(lab)) != set()
+    assert kube_chains(saved_both(lab)) != set()
     run_cleanup(lab.path(lab.nodes[0].netns))
-    text = saved(lab)
+    text = saved_both(lab)
     assert kube_chains(text) == set(), text
     assert "KUBE-" not in text, text
 
@@ -136,21 +150,20 @@ async def test_cleanup_removes_everything(
 async def test_refuses_to_start_beside_rules_in_the_other_backend(
     lab: Lab, apiserver: ApiserverProcess, tmp_path: Path, node_proxy: dict[str, ProxyProcess]
 ) -> None:
-    if shutil.which("iptables-nft") is None:
-        pytest.skip("iptables-nft is not installed")
+    """iptables mode on nf_tables (the default) next to iptables-mode chains in legacy."""
     netns = lab.nodes[0].netns
     made = subprocess.run(
-        ["ip", "netns", "exec", netns, "iptables-nft", "-t", "nat", "-N", "KUBE-SERVICES"],
+        ["ip", "netns", "exec", netns, "iptables-legacy", "-t", "nat", "-N", "KUBE-SERVICES"],
         capture_output=True,
         text=True,
         check=False,
     )
-    if made.returncode != 0:
-        pytest.skip(f"nf_tables is unavailable here: {made.stderr.strip()}")
+    assert made.returncode == 0, made.stderr
     proxy = node_proxy["iptables"] = new_proxy(lab, apiserver, tmp_path, "iptables")
     with pytest.raises(RuntimeError, match="exited"):
         proxy.start(timeout=15)
-    assert "nf_tables backend already holds kube-proxy chains" in proxy.log_path.read_text()
+    assert "legacy backend already holds kube-proxy chains (nat: KUBE-SERVICES)" in proxy.log_path.read_text()
+    assert kube_chains(saved(lab, SAVE["nft"])) == set()  # it touched nothing
     run_cleanup(lab.path(netns))
-    assert kube_chains(saved(lab, "iptables-nft-save")) == set()
+    assert kube_chains(saved_both(lab)) == set()
     proxy.start()

@@ -29,19 +29,22 @@ from tests.integration.proxy.lab import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", params=["iptables", "userspace"])
+@pytest.fixture(scope="module", params=["iptables", "iptables-legacy", "userspace"])
 def proxies(
     request: pytest.FixtureRequest,
     lab: Lab,
     apiserver: ApiserverProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[list[ProxyProcess]]:
-    mode = request.param
-    log_dir = tmp_path_factory.mktemp(f"proxy-{mode}")
+    """iptables mode on nf_tables (its default) and on legacy, and userspace mode."""
+    mode, _, backend = request.param.partition("-")
+    log_dir = tmp_path_factory.mktemp(f"proxy-{request.param}")
     started: list[ProxyProcess] = []
     try:
         for node in lab.nodes:
-            proxy = ProxyProcess(apiserver.address, mode, node, lab.path(node.netns), log_dir)
+            proxy = ProxyProcess(
+                apiserver.address, mode, node, lab.path(node.netns), log_dir, backend=backend or "nft"
+            )
             started.append(proxy)
             proxy.start()
         yield started

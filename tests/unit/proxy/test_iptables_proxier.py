@@ -77,3 +77,36 @@ async def test_no_endpoints_then_deleted(here: NodeNamespace) -> None:
     removal = backend.restored[-1]
     assert removal.startswith("*filter\n-D KUBE-SERVICES") and "*nat" not in removal
     assert proxier.applied == {}
+
+
+class NftDouble(RecordingBackend):
+    """nf_tables: full restores open with a listing and declare the built-in chains."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        object.__setattr__(self, "list_before_full_restore", True)
+
+    def save(self, table: str) -> str:
+        return "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\nCOMMIT\n" if table == "filter" else ""
+
+
+async def test_nf_tables_full_restore_lists_first_and_keeps_policies(here: NodeNamespace) -> None:
+    backend = NftDouble()
+    proxier = IptablesProxier(backend, here, RuleOptions())
+    await proxier.sync({NAME: INFO}, {NAME: (EP1,)}, None)
+    full = backend.restored[-1].splitlines()
+    assert full[:5] == ["*filter", "-S", ":FORWARD ACCEPT [0:0]", ":INPUT DROP [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    nat = full[full.index("*nat") :]
+    assert nat[1] == "-S" and ":PREROUTING ACCEPT [0:0]" in nat
+    await proxier.sync({NAME: INFO}, {NAME: (EP1, EP2)}, {NAME})
+    assert "-S" not in backend.restored[-1].splitlines()  # partial restores stay small
+
+
+def test_backend_choice_and_config() -> None:
+    from services.proxy.config import ProxyConfig
+    from services.proxy.iptables_backend import LEGACY, NFT, backend_for
+
+    assert backend_for("iptables", "nft") is NFT and backend_for("iptables", "legacy") is LEGACY
+    assert backend_for("userspace", "nft") is LEGACY  # python-iptables drives legacy only
+    with pytest.raises(ValueError, match="--iptables-backend must be one of nft, legacy, not 'bpf'"):
+        ProxyConfig(iptables_backend="bpf")
