@@ -171,10 +171,11 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
         except jsonpath.JSONPathError as exc:
             raise CLIError(f"error parsing jsonpath {args.output.removeprefix('jsonpath=')}, {exc}") from None
     if not args.resources:
-        raise CLIError(
-            'you must specify the type of resource to get. Use "pinctl api-resources" for a complete list '
-            "of supported resources."
+        ctx.warn(
+            'You must specify the type of resource to get. Use "pinctl api-resources" for a complete list of '
+            "supported resources.\n"
         )
+        raise CLIError("Required resource not specified.")
     refs = parse_refs(args.resources)
     kinds = list(dict.fromkeys(info for info, _ in refs))
     watching = args.watch or args.watch_only

@@ -251,3 +251,37 @@ spec: {minAvailable: 2, selector: {matchLabels: {app: web}}}
     assert pdbs[1][:4] == ["web", "2", "N/A", "0"]
     namespaces = await rows("namespaces", "kube-system")
     assert namespaces[1][:2] == ["kube-system", "Active"]
+
+
+async def test_watch_only_with_event_column(server: APIServer, client: Client) -> None:
+    await client.create(pod("old"))
+    out, err = io.StringIO(), io.StringIO()
+    argv = [
+        "--server",
+        f"127.0.0.1:{server.port}",
+        "--insecure-plaintext",
+        "get",
+        "pods",
+        "--watch-only",
+        "--output-watch-events",
+    ]
+    task = asyncio.create_task(main_async(argv, out=out, err=err))
+    try:
+        created = 0
+        while "new-" not in out.getvalue():  # until the watch is open and reports one
+            await client.create(pod(f"new-{created}"))
+            created += 1
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:2] == ["EVENT", "NAME"]
+    assert lines[1].split()[0] == "ADDED" and lines[1].split()[1].startswith("new-")
+    assert " old " not in out.getvalue()  # --watch-only: the existing pod is not listed
+
+
+async def test_no_type_given(pinctl: Pinctl) -> None:
+    result = await pinctl("get")
+    assert result.code == 1
+    assert result.err.startswith('You must specify the type of resource to get. Use "pinctl api-resources"')
+    assert result.err.endswith("error: Required resource not specified.\n")
