@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -19,6 +19,18 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     for key in _SECRET_KEYS & event.keys():
         event[key] = "[redacted]"
     return event
+
+
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is at the time of the write, not at configuration time:
+    a program that swaps stderr (a test harness capturing output, a daemon redirecting it)
+    must not leave the loggers writing to a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(component: str, *, json_output: bool | None = None, level: str | None = None) -> None:
@@ -44,7 +56,7 @@ def configure_logging(component: str, *, json_output: bool | None = None, level:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(component=component)
