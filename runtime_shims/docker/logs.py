@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import struct
 import threading
 from collections.abc import Iterator
@@ -162,6 +163,11 @@ class LogCopier:
         self._stopped.set()
         response = self._response
         if response is not None:
+            # Shut the socket down first: it wakes the copier thread's blocked read. Closing
+            # the stream alone would wait for the buffered reader's lock, which that read holds
+            # (the shim then hung on SIGTERM while a container was running).
+            with contextlib.suppress(Exception):
+                response.raw.connection.sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 response.close()
 
