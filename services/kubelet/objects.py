@@ -1,6 +1,7 @@
 """What the kubelet reads from the API besides its pods: secrets, configMaps, claims and
-volumes by name (direct GETs, done when a container starts or a volume is refreshed) and
-services (an informer, for the service environment variables).
+volumes by name (direct GETs, done when a container starts or a volume is refreshed),
+services (an informer, for the service environment variables), and service-account tokens
+(TokenRequest, for projected volumes).
 
 Missing objects come back as None (the pod then waits with a clear reason and recovers when
 the object appears); any other failure raises, so a sync never mistakes an unreachable
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pinnace.api.authentication.v1 import authentication_pb2
 from pinnace.api.core.v1 import core_pb2
 from services.client.client import Client
 from services.client.errors import NotFoundError
@@ -22,6 +24,9 @@ class ObjectSource(Protocol):
     async def claim(self, namespace: str, name: str) -> core_pb2.PersistentVolumeClaim | None: ...
     async def volume(self, name: str) -> core_pb2.PersistentVolume | None: ...
     def services(self) -> list[core_pb2.Service]: ...
+    async def token(
+        self, namespace: str, service_account: str, request: authentication_pb2.TokenRequest
+    ) -> authentication_pb2.TokenRequest: ...
 
 
 class APIObjects:
@@ -55,3 +60,8 @@ class APIObjects:
         if self.services_informer is None:
             return []
         return [s for s in self.services_informer.store.list() if isinstance(s, core_pb2.Service)]
+
+    async def token(
+        self, namespace: str, service_account: str, request: authentication_pb2.TokenRequest
+    ) -> authentication_pb2.TokenRequest:
+        return await self.client.create_token(service_account, namespace, request)

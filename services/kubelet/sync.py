@@ -146,7 +146,7 @@ class PodSyncer:
             sandbox = state.current_sandbox()
             if sandbox is None:
                 return 1.0
-            if any(v.HasField("downward_api") for v in pod.spec.volumes):
+            if any(v.HasField("downward_api") or v.HasField("projected") for v in pod.spec.volumes):
                 mounted = await self.volumes.setup(pod, pod_ip=sandbox.ip, host_ip=self.node.host_ip)
         config = sandbox_config(
             pod,

@@ -1,6 +1,7 @@
 """Sets up every volume of a pod before its containers start (and refreshes the projected
-ones on every sync, which is how secret/configMap updates reach running pods), turns a
-container's volumeMounts into CRI mounts, and removes the pod's directory when it is gone."""
+ones on every sync, which is how secret/configMap updates and renewed service-account tokens
+reach running pods), turns a container's volumeMounts into CRI mounts, and removes the pod's
+directory (and forgets its tokens) when it is gone."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from pinnace.api.core.v1 import core_pb2
 from pinnace.cri.v1 import api_pb2 as cri
 from services.kubelet.objects import ObjectSource
+from services.kubelet.tokens import TokenManager
 from services.kubelet.volumes import emptydir, hostpath, projected, pvc
 from services.kubelet.volumes.errors import VolumeError
 
@@ -26,7 +28,7 @@ _PROPAGATION = {
 @dataclass(frozen=True)
 class Mounted:
     path: Path
-    # secret, configMap and downwardAPI volumes are always read-only in containers.
+    # secret, configMap, downwardAPI and projected volumes are always read-only in containers.
     read_only: bool = False
 
 
@@ -36,10 +38,12 @@ class VolumeManager:
         pods_dir: Path,
         objects: ObjectSource,
         allocatable: Callable[[], Mapping[str, str]] | None = None,
+        tokens: TokenManager | None = None,
     ) -> None:
         self.pods_dir = pods_dir
         self.objects = objects
         self.allocatable = allocatable or dict
+        self.tokens = tokens if tokens is not None else TokenManager(objects.token)
 
     def pod_dir(self, uid: str) -> Path:
         return self.pods_dir / uid
@@ -83,6 +87,19 @@ class VolumeManager:
                 path, pod, volume.downward_api, pod_ip=pod_ip, host_ip=host_ip, allocatable=self.allocatable()
             )
             return Mounted(path, read_only=True)
+        if volume.HasField("projected"):
+            path = self.volume_dir(uid, projected.PROJECTED_PLUGIN, volume.name)
+            await projected.setup_projected(
+                path,
+                pod,
+                volume.projected,
+                self.objects,
+                self.tokens,
+                pod_ip=pod_ip,
+                host_ip=host_ip,
+                allocatable=self.allocatable(),
+            )
+            return Mounted(path, read_only=True)
         if volume.HasField("persistent_volume_claim"):
             path = await pvc.setup(ns, volume.persistent_volume_claim, self.objects)
             return Mounted(path, read_only=volume.persistent_volume_claim.read_only)
@@ -121,6 +138,7 @@ class VolumeManager:
             for path in empty_dirs.iterdir():
                 await emptydir.teardown(path)
         shutil.rmtree(pod_dir, ignore_errors=True)
+        self.tokens.forget(uid)
 
     def known_pods(self) -> list[str]:
         if not self.pods_dir.is_dir():

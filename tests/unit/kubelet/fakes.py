@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pinnace.api.authentication.v1 import authentication_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.cri.v1 import api_pb2 as cri
 
@@ -15,6 +18,10 @@ class Objects:
     claims: dict[tuple[str, str], core_pb2.PersistentVolumeClaim] = field(default_factory=dict)
     volumes: dict[str, core_pb2.PersistentVolume] = field(default_factory=dict)
     service_list: list[core_pb2.Service] = field(default_factory=list)
+    # TokenRequests answered, in order: (namespace, account, request); tokens are "token-<n>".
+    token_requests: list[tuple[str, str, authentication_pb2.TokenRequest]] = field(default_factory=list)
+    token_error: Exception | None = None
+    clock: Callable[[], float] = time.time
 
     async def secret(self, namespace, name):
         return self.secrets.get((namespace, name))
@@ -30,6 +37,16 @@ class Objects:
 
     def services(self):
         return self.service_list
+
+    async def token(self, namespace, service_account, request):
+        if self.token_error is not None:
+            raise self.token_error
+        self.token_requests.append((namespace, service_account, request))
+        answer = authentication_pb2.TokenRequest()
+        answer.CopyFrom(request)
+        answer.status.token = f"token-{len(self.token_requests)}"
+        answer.status.expiration_timestamp.FromSeconds(int(self.clock()) + request.spec.expiration_seconds)
+        return answer
 
 
 class FakeCRI:
