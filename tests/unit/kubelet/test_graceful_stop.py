@@ -5,18 +5,22 @@ grace period comes from deletionGracePeriodSeconds, the spec, or the runtime ann
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
 from pinnace.api.core.v1 import core_pb2
+from pinnace.cri.v1 import api_pb2 as cri
 from services.kubelet import labels as keys
-from services.kubelet.containers import ContainerManager
+from services.kubelet.backoff import Backoff
+from services.kubelet.config import KubeletConfig
+from services.kubelet.containers import ContainerManager, NodeFacts
 from services.kubelet.cri_client import CRIError
-from services.kubelet.probes import HandlerError
+from services.kubelet.probes import HandlerError, ProbeManager
 from services.kubelet.runtime_state import ContainerInfo, PodRuntime
-from services.kubelet.sync import grace_of
+from services.kubelet.sync import PodSyncer, grace_of
 from tests.unit.kubelet.fakes import pod
 
 
@@ -139,3 +143,111 @@ def test_grace_period_of_unknown_pod_comes_from_the_runtime_annotation() -> None
         )
     )
     assert grace_of(None, state) == 7
+
+
+class PodCRI(Recorder):
+    """One pod in the runtime: a ready sandbox, a running and an exited container."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        labels = {keys.POD_UID: "uid-1"}
+        self.sandboxes = [
+            cri.PodSandbox(id="sb", state=cri.SANDBOX_READY, created_at=2, labels=labels)  # type: ignore[arg-type]
+        ]
+        self.containers = [
+            cri.Container(
+                id="run",
+                pod_sandbox_id="sb",
+                state=cri.CONTAINER_RUNNING,
+                created_at=2,  # type: ignore[arg-type]
+                metadata=cri.ContainerMetadata(name="c"),
+                labels={**labels, keys.CONTAINER_NAME: "c"},
+            ),
+            cri.Container(
+                id="old",
+                pod_sandbox_id="sb",
+                state=cri.CONTAINER_EXITED,
+                created_at=1,  # type: ignore[arg-type]
+                metadata=cri.ContainerMetadata(name="c"),
+                labels={**labels, keys.CONTAINER_NAME: "c"},
+            ),
+        ]
+
+    async def list_sandboxes(self, labels: dict[str, str] | None = None) -> list[cri.PodSandbox]:
+        return list(self.sandboxes)
+
+    async def list_containers(self, labels: dict[str, str] | None = None) -> list[cri.Container]:
+        return list(self.containers)
+
+    async def container_status(self, container_id: str) -> cri.ContainerStatus:
+        found = next(c for c in self.containers if c.id == container_id)
+        return cri.ContainerStatus(id=container_id, state=found.state)
+
+    async def sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus:
+        status = cri.PodSandboxStatus(id=sandbox_id, state=cri.SANDBOX_READY)
+        status.network.ip = "10.244.0.9"
+        return status
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        self.order.append(("StopPodSandbox", sandbox_id))
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        self.order.append(("RemovePodSandbox", sandbox_id))
+
+    async def remove_container(self, container_id: str) -> None:
+        self.order.append(("RemoveContainer", container_id))
+
+    async def teardown(self, uid: str) -> None:
+        self.order.append(("TearDownVolumes", uid))
+
+
+async def test_terminate_runs_pre_stop_then_stops_then_removes_sandbox_containers_volumes(
+    tmp_path: Path,
+) -> None:
+    rec, events = PodCRI(), []  # type: ignore[var-annotated]
+    syncer = PodSyncer(
+        config=KubeletConfig(node_name="n1", root_dir=tmp_path),
+        runtime=rec,  # type: ignore[arg-type]
+        containers=_manager(rec, events),
+        volumes=rec,  # type: ignore[arg-type]
+        probes=ProbeManager(rec, lambda *a: None),  # type: ignore[arg-type]
+        backoff=Backoff(),
+        event=lambda *a: None,
+        node=NodeFacts(),
+        network_ready=lambda: True,
+    )
+    p = _pod_with_pre_stop()
+    p.metadata.deletion_timestamp.FromSeconds(1_700_000_000)
+    p.metadata.deletion_grace_period_seconds = 20
+    await syncer.terminate(p, "uid-1")
+    assert [step for step, _ in rec.order] == [
+        "preStop",
+        "StopContainer",
+        "StopPodSandbox",
+        "RemovePodSandbox",
+        "RemoveContainer",
+        "RemoveContainer",
+        "TearDownVolumes",
+    ]
+    # Only the running container is stopped; the hook sees the pod IP; grace is the deletion's.
+    assert rec.order[0][1] == ("run", ["sh", "-c", "drain"], "10.244.0.9", 20)
+    assert rec.order[1][1][0] == "run" and 19 <= rec.order[1][1][1] <= 20
+    assert {cid for step, cid in rec.order if step == "RemoveContainer"} == {"run", "old"}
+
+
+async def test_terminate_of_pod_gone_from_api_skips_pre_stop(tmp_path: Path) -> None:
+    rec, events = PodCRI(), []  # type: ignore[var-annotated]
+    syncer = PodSyncer(
+        config=KubeletConfig(node_name="n1", root_dir=tmp_path),
+        runtime=rec,  # type: ignore[arg-type]
+        containers=_manager(rec, events),
+        volumes=rec,  # type: ignore[arg-type]
+        probes=ProbeManager(rec, lambda *a: None),  # type: ignore[arg-type]
+        backoff=Backoff(),
+        event=lambda *a: None,
+        node=NodeFacts(),
+        network_ready=lambda: True,
+    )
+    await syncer.terminate(None, "uid-1")
+    assert "preStop" not in [step for step, _ in rec.order]
+    assert rec.order[0] == ("StopContainer", ("run", 30))
