@@ -23,13 +23,20 @@ async def _run(*args: str) -> None:
         raise VolumeError(f"{' '.join(args)}: {err.decode(errors='replace').strip()}")
 
 
+async def mount_tmpfs(path: Path, options: str) -> None:
+    """Mount a tmpfs at path unless one is there already (setups repeat on every sync)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if not os.path.ismount(path):
+        await _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path))
+
+
 async def setup(path: Path, source: core_pb2.EmptyDirVolumeSource) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    if source.medium == "Memory" and not os.path.ismount(path):
+    if source.medium == "Memory":
         options = "mode=0777"
         if source.HasField("size_limit") and source.size_limit:
             options += f",size={parse_quantity(source.size_limit).int_value()}"
-        await _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path))
+        await mount_tmpfs(path, options)
     else:
         path.chmod(0o777)
     if source.medium not in ("", "Memory"):

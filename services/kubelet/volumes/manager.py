@@ -39,8 +39,13 @@ class VolumeManager:
         objects: ObjectSource,
         allocatable: Callable[[], Mapping[str, str]] | None = None,
         tokens: TokenManager | None = None,
+        memory_backed: bool = True,
     ) -> None:
+        """`memory_backed`: secret, downwardAPI and projected volumes live on a tmpfs of their
+        own, as in Kubernetes, so secrets never reach the node's disk. Only unit tests, which
+        run without root and cannot mount, turn it off."""
         self.pods_dir = pods_dir
+        self.memory_backed = memory_backed
         self.objects = objects
         self.allocatable = allocatable or dict
         self.tokens = tokens if tokens is not None else TokenManager(objects.token)
@@ -50,6 +55,13 @@ class VolumeManager:
 
     def volume_dir(self, uid: str, plugin: str, name: str) -> Path:
         return self.pod_dir(uid) / "volumes" / plugin / name
+
+    async def _memory_dir(self, uid: str, plugin: str, name: str) -> Path:
+        """The directory of a volume that holds secrets: a tmpfs (mode 0755) when memory-backed."""
+        path = self.volume_dir(uid, plugin, name)
+        if self.memory_backed:
+            await emptydir.mount_tmpfs(path, "mode=0755")
+        return path
 
     async def setup(self, pod: core_pb2.Pod, *, pod_ip: str = "", host_ip: str = "") -> dict[str, Mounted]:
         """Every volume of the pod, or VolumeError naming the first one that failed."""
@@ -74,7 +86,7 @@ class VolumeManager:
         if volume.HasField("host_path"):
             return Mounted(hostpath.setup(volume.host_path))
         if volume.HasField("secret"):
-            path = self.volume_dir(uid, projected.SECRET_PLUGIN, volume.name)
+            path = await self._memory_dir(uid, projected.SECRET_PLUGIN, volume.name)
             await projected.setup_secret(path, ns, volume.secret, self.objects)
             return Mounted(path, read_only=True)
         if volume.HasField("config_map"):
@@ -82,13 +94,13 @@ class VolumeManager:
             await projected.setup_config_map(path, ns, volume.config_map, self.objects)
             return Mounted(path, read_only=True)
         if volume.HasField("downward_api"):
-            path = self.volume_dir(uid, projected.DOWNWARD_PLUGIN, volume.name)
+            path = await self._memory_dir(uid, projected.DOWNWARD_PLUGIN, volume.name)
             projected.setup_downward(
                 path, pod, volume.downward_api, pod_ip=pod_ip, host_ip=host_ip, allocatable=self.allocatable()
             )
             return Mounted(path, read_only=True)
         if volume.HasField("projected"):
-            path = self.volume_dir(uid, projected.PROJECTED_PLUGIN, volume.name)
+            path = await self._memory_dir(uid, projected.PROJECTED_PLUGIN, volume.name)
             await projected.setup_projected(
                 path,
                 pod,
@@ -131,12 +143,13 @@ class VolumeManager:
         return result
 
     async def teardown(self, uid: str) -> None:
-        """Unmount what was mounted for the pod and remove its directory."""
+        """Unmount the tmpfs of every volume that has one and remove the pod's directory."""
         pod_dir = self.pod_dir(uid)
-        empty_dirs = pod_dir / "volumes" / emptydir.PLUGIN
-        if empty_dirs.is_dir():
-            for path in empty_dirs.iterdir():
-                await emptydir.teardown(path)
+        volumes = pod_dir / "volumes"
+        if volumes.is_dir():
+            for plugin in volumes.iterdir():
+                for path in plugin.iterdir() if plugin.is_dir() else ():
+                    await emptydir.teardown(path)
         shutil.rmtree(pod_dir, ignore_errors=True)
         self.tokens.forget(uid)
 

@@ -56,7 +56,7 @@ async def test_projected_volume_layout_and_token_request(tmp_path: Path) -> None
     clock = Clock()
     source = objects(clock)
     tokens = TokenManager(source.token, clock=clock, jitter=lambda: 0.0)
-    manager = VolumeManager(tmp_path / "pods", source, tokens=tokens)
+    manager = VolumeManager(tmp_path / "pods", source, tokens=tokens, memory_backed=False)
     p = api_access_pod()
     mounted = await manager.setup(p)
     volume = tmp_path / "pods/uid-1/volumes/kubernetes.io~projected/kube-api-access-x2b4z"
@@ -91,7 +91,7 @@ async def test_audience_and_default_lifetime(tmp_path: Path) -> None:
     p.spec.volumes.add(name="v").projected.sources.add().service_account_token.CopyFrom(
         core_pb2.ServiceAccountTokenProjection(audience="vault", path="vault-token")
     )
-    await VolumeManager(tmp_path / "pods", source).setup(p)
+    await VolumeManager(tmp_path / "pods", source, memory_backed=False).setup(p)
     [(_, account, request)] = source.token_requests
     assert account == "default" and list(request.spec.audiences) == ["vault"]
     assert request.spec.expiration_seconds == 3600
@@ -100,7 +100,7 @@ async def test_audience_and_default_lifetime(tmp_path: Path) -> None:
 async def test_missing_sources_fail_the_mount_and_optional_ones_do_not(tmp_path: Path) -> None:
     source = objects(Clock())
     del source.config_maps[("team", "kube-root-ca.crt")]
-    manager = VolumeManager(tmp_path / "pods", source)
+    manager = VolumeManager(tmp_path / "pods", source, memory_backed=False)
     with pytest.raises(
         VolumeError, match=r'volume "kube-api-access-x2b4z": configmap "kube-root-ca\.crt" not found'
     ):
@@ -112,7 +112,7 @@ async def test_missing_sources_fail_the_mount_and_optional_ones_do_not(tmp_path:
     assert not (volume / "ca.crt").exists() and (volume / "token").exists()
     source.token_error = RuntimeError('serviceaccounts "builder" not found')
     with pytest.raises(VolumeError, match="failed to fetch token:"):
-        await VolumeManager(tmp_path / "other", source).setup(p)
+        await VolumeManager(tmp_path / "other", source, memory_backed=False).setup(p)
 
 
 def answer(issued: float, lifetime: int, token: str = "t") -> authentication_pb2.TokenRequest:

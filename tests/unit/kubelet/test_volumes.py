@@ -43,7 +43,7 @@ async def test_secret_configmap_downward_layout_and_items(tmp_path: Path) -> Non
     d.downward_api.items.add(path="labels").field_ref.field_path = "metadata.labels"
     d.downward_api.items.add(path="name").field_ref.field_path = "metadata.name"
     p.spec.volumes.add(name="scratch").empty_dir.SetInParent()
-    manager = VolumeManager(tmp_path / "pods", objects)
+    manager = VolumeManager(tmp_path / "pods", objects, memory_backed=False)
     mounted = await manager.setup(p)
     sec = tmp_path / "pods/uid-1/volumes/kubernetes.io~secret/sec"
     assert mounted["sec"].path == sec and mounted["sec"].read_only
@@ -71,7 +71,7 @@ async def test_pvc_must_be_bound_to_hostpath_or_local(tmp_path: Path) -> None:
     objects = Objects()
     p = pod()
     p.spec.volumes.add(name="data").persistent_volume_claim.claim_name = "claim"
-    manager = VolumeManager(tmp_path / "pods", objects)
+    manager = VolumeManager(tmp_path / "pods", objects, memory_backed=False)
     with pytest.raises(VolumeError, match="not found"):
         await manager.setup(p)
     claim = core_pb2.PersistentVolumeClaim()
