@@ -1,8 +1,10 @@
 """Garbage collection within limits: dead containers beyond `max_dead_per_container` per
 (pod, container name) (the newest dead one stays for `logs --previous`), dead sandboxes that
 hold no container and are not their pod's newest, and, when the image filesystem is fuller
-than the high threshold, unused images (oldest first by what the runtime lists) until it is
-below the low one. In-use and pinned images are never removed."""
+than the high threshold, unused images until it is below the low one: least recently used
+first, never-used ones first of all, oldest detected first (as Kubernetes' image GC; usage is
+noted on every pass, so the order survives threshold crossings). In-use and pinned images are
+never removed."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class GarbageCollector:
         self.config = config
         self.runtime = runtime
         self._first_seen: dict[str, float] = {}
+        self._last_used: dict[str, float] = {}
 
     async def collect(self) -> tuple[int, int, int]:
         containers = await self.runtime.list_containers({keys.MANAGED_BY: "true"})
@@ -92,20 +95,19 @@ class GarbageCollector:
             return 0
         usage = filesystems[0]
         used = usage.used_bytes.value
+        containers = await self.runtime.list_containers()
+        in_use = {c.image_ref for c in containers} | {c.image.image for c in containers}
+        images = list((await self.runtime.call("ListImages", cri.ListImagesRequest())).images)
+        now = time.time()
+        self._note_usage(images, in_use, now)
         capacity = self._capacity(usage.fs_id.mountpoint)
         if not capacity or used * 100 < capacity * self.config.image_gc_high_threshold_percent:
             return 0
         target = capacity * self.config.image_gc_low_threshold_percent // 100
-        in_use = {c.image_ref for c in await self.runtime.list_containers()} | {
-            c.image.image for c in await self.runtime.list_containers()
-        }
-        images = (await self.runtime.call("ListImages", cri.ListImagesRequest())).images
-        now = time.time()
         removed = 0
-        for image in sorted(images, key=lambda i: i.size, reverse=True):
+        for image in sorted(images, key=lambda i: (self._last_used.get(i.id, 0.0), self._first_seen[i.id])):
             if used <= target:
                 break
-            self._first_seen.setdefault(image.id, now)
             names = {image.id, *image.repo_tags, *image.repo_digests}
             if (
                 image.pinned
@@ -123,6 +125,17 @@ class GarbageCollector:
             used -= image.size
             removed += 1
         return removed
+
+    def _note_usage(self, images: list[cri.Image], in_use: set[str], now: float) -> None:
+        """First detection and last use per image id; records of vanished images go."""
+        listed = {image.id for image in images}
+        for records in (self._first_seen, self._last_used):
+            for gone in set(records) - listed:
+                del records[gone]
+        for image in images:
+            self._first_seen.setdefault(image.id, now)
+            if {image.id, *image.repo_tags, *image.repo_digests} & in_use:
+                self._last_used[image.id] = now
 
     @staticmethod
     def _capacity(mountpoint: str) -> int:

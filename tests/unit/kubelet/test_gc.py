@@ -151,3 +151,29 @@ async def test_images_kept_below_high_threshold_and_while_younger_than_minimum_a
     young = _collector(rt)  # default minimum age 120 s: first seen now, too young
     assert (await young.collect())[2] == 0 and rt.removed_images == []
     assert (await gc.collect())[2] == 1 and rt.removed_images == ["sha256:a"]
+
+
+async def test_images_go_least_recently_used_first_never_used_before_used(tmp_path: Path) -> None:
+    capacity = _capacity(tmp_path)
+    rt = GcCRI(mountpoint=str(tmp_path), used_bytes=capacity * 50 // 100)
+    # Listed biggest first, so neither listing order nor size can explain the result.
+    rt.images = [
+        cri.Image(id="sha256:recent", repo_tags=["recent:1"], size=capacity * 6 // 100),
+        cri.Image(id="sha256:older", repo_tags=["older:1"], size=capacity * 5 // 100),
+        cri.Image(id="sha256:never", size=capacity * 4 // 100),
+    ]
+    gc = _collector(rt, image_minimum_age=0.0)
+
+    def running(image: str) -> None:
+        c = _container(image, "u1", "app", 1, cri.CONTAINER_RUNNING)
+        c.image.image = image
+        rt.containers = [c]
+
+    running("older:1")  # below the threshold: nothing removed, but usage is noted
+    assert (await gc.collect())[2] == 0
+    running("recent:1")
+    assert (await gc.collect())[2] == 0
+    rt.containers = []
+    rt.used_bytes = capacity * 88 // 100  # 88 - 4 = 84 > 80: a second image must go, not a third
+    assert (await gc.collect())[2] == 2
+    assert rt.removed_images == ["sha256:never", "sha256:older"]
