@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pinnace_cmd import agent, apiserver, bootstrap, controller_manager, kubelet, server, token
+from pinnace_cmd import agent, apiserver, bootstrap, controller_manager, kubelet, lab, server, token
 from services.cli.app import main as pinctl_main
 from services.machinery import codec
 from services.machinery.manifests import ManifestSourceError, load, read_sources
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("server", help="run a control plane and a local node in one process (like k3s server)")
     )
     agent.add_arguments(sub.add_parser("agent", help="join this machine as a node (like k3s agent)"))
+    lab.add_arguments(sub.add_parser("lab", help="a whole cluster in network namespaces on this machine"))
     kubelet_parser = sub.add_parser("kubelet", help="run the node agent (same as pinnace-kubelet)")
     kubelet.add_arguments(kubelet_parser)
     token.add_arguments(sub.add_parser("token", help="manage bootstrap tokens for joining nodes"))
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return server.run(args)
     if args.command == "agent":
         return agent.run(args)
+    if args.command == "lab":
+        return lab.run(args)
     if args.command == "kubelet":
         return kubelet.run(args)
     if args.command == "controller-manager":
