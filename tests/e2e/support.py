@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pinnace.api.core.v1 import core_pb2
 from services.client.client import Client
-from services.client.errors import NotFoundError
+from services.client.errors import NotFoundError, UnavailableError
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeou
     while True:
         try:
             last = await check()
-        except (NotFoundError, ConnectionError, OSError) as exc:
+        except (NotFoundError, UnavailableError, ConnectionError, OSError) as exc:
             last = exc
         else:
             if last:
@@ -116,6 +116,20 @@ async def namespace_gone(client: Client, name: str, timeout: float = 120.0) -> N
         return False
 
     await eventually(gone, f"namespace {name} to be deleted", timeout)
+
+
+async def answering(request: Callable[[], str], what: str, timeout: float = 60.0) -> str:
+    """The first answer `request` gets. A Service's rules reach each kube-proxy a moment after
+    its pods turn Ready (the Endpoints controller writes, then every proxy syncs), in Kubernetes
+    as here, so a test waits for this before it starts counting failed requests."""
+
+    async def once() -> str | None:
+        try:
+            return await asyncio.to_thread(request)
+        except (AssertionError, ValueError):
+            return None
+
+    return await eventually(once, what, timeout)
 
 
 def http_get(
@@ -198,4 +212,8 @@ class Poller:
 
     def summary(self) -> str:
         failed = Counter(a.text for a in self.failures)
-        return f"{len(self.answers)} requests, {len(self.failures)} failed {dict(failed)}; answers {dict(self.counts())}"
+        where = [i for i, a in enumerate(self.answers) if not a.ok]
+        return (
+            f"{len(self.answers)} requests, {len(self.failures)} failed {dict(failed)} "
+            f"(request numbers {where[:20]}); answers {dict(self.counts())}"
+        )

@@ -19,6 +19,7 @@ import pytest
 from tests.e2e.support import (
     FAST_EVICTION,
     Poller,
+    answering,
     endpoint_ips,
     eventually,
     http_get,
@@ -104,6 +105,9 @@ async def test_pods_of_a_lost_node_come_back_on_the_other(lab: Any, tmp_path: Pa
                 raise AssertionError(f"answered {status}")
             return body.split()[-1]
 
+        pod_ips = {p.status.pod_ip for p in before}
+        await eventually(lambda: _endpoints_are(client, ns, pod_ips), "the Endpoints to list every pod")
+        await answering(request, f"the Service to answer on {survivor.ip}:{NODE_PORT}")
         try:
             with Poller(request, interval=0.1, max_requests=3000, max_seconds=300) as poller:
                 await eventually(lambda: poller.at_least(10), "answers before the cut", 30)
