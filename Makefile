@@ -4,10 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up test setup generate check-generated dockerd images smoke lint unit integration e2e bench clean
+.PHONY: up test setup generate check-generated dockerd images smoke cluster lint unit integration e2e bench clean
 
-## up: set everything up, build the local images and show that it works
-up: setup check-generated dockerd images smoke
+## up: set everything up, build the local images, bring up a cluster and show it working
+up: setup check-generated dockerd images smoke cluster
 
 ## test: set everything up and run every check and test (what CI runs)
 test: setup dockerd images lint
@@ -30,6 +30,10 @@ images:
 
 smoke:
 	hack/smoke.sh
+
+## cluster: a lab cluster running the guestbook, left running (pinnace lab down --name demo)
+cluster:
+	hack/demo.sh
 
 lint: check-generated
 	$(VENV)/bin/ruff check .
