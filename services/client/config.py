@@ -28,17 +28,24 @@ class Credentials:
     token: str = ""
     namespace: str = "default"
     insecure: bool = False
+    # kubeconfig's cluster.tls-server-name: the name every server's certificate is checked
+    # against instead of the address. It lets one client name several apiservers
+    # (server: ipv4:HOST:PORT,HOST:PORT; gRPC picks a live one) that share a --tls-san.
+    tls_server_name: str = ""
 
     def channel(self) -> grpc.aio.Channel:
+        options = channel_options()
         if self.insecure:
-            return grpc.aio.insecure_channel(self.server, options=channel_options())
+            return grpc.aio.insecure_channel(self.server, options=options)
         transport = grpc.ssl_channel_credentials(
             self.ca_pem or None, self.key_pem or None, self.cert_pem or None
         )
         if self.token:
             bearer = grpc.access_token_call_credentials(self.token)
             transport = grpc.composite_channel_credentials(transport, bearer)
-        return grpc.aio.secure_channel(self.server, transport, options=channel_options())
+        if self.tls_server_name:
+            options.append(("grpc.ssl_target_name_override", self.tls_server_name))
+        return grpc.aio.secure_channel(self.server, transport, options=options)
 
     def client(self, timeout: float = 30.0) -> Client:
         return Client(self.channel(), timeout=timeout)
@@ -80,6 +87,9 @@ def load(path: Path, context: str = "") -> Credentials:
     server = str(cluster.get("server", "")).removeprefix("https://").removeprefix("grpcs://")
     if not server:
         raise ConfigError(f"cluster {ctx.get('cluster')!r} has no server")
+    tls_server_name = cluster.get("tls-server-name", "")
+    if not isinstance(tls_server_name, str):
+        raise ConfigError(f"cluster {ctx.get('cluster')!r}: tls-server-name must be a string")
     return Credentials(
         server=server,
         ca_pem=_read(base, cluster, "certificate-authority"),
@@ -88,6 +98,7 @@ def load(path: Path, context: str = "") -> Credentials:
         token=str(user.get("token", "")),
         namespace=str(ctx.get("namespace") or "default"),
         insecure=bool(cluster.get("insecure-plaintext", False)),
+        tls_server_name=tls_server_name,
     )
 
 
