@@ -5,10 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# redis-tools carries Debian's redis-server binary (as redis-check-rdb) and redis-cli for the
-# guestbook's images; the redis-server package would only add a system service on this host.
-PACKAGES=(docker.io iptables busybox-static etcd-server containernetworking-plugins docker-registry
-          conntrack iproute2 redis-tools python3 python3-venv python3-dev make git ca-certificates curl)
+# The one package list, shared with deploy/install.sh.
+read -r -a PACKAGES <<<"$(sed 's/#.*//' hack/debian-packages.txt | tr '\n' ' ')"
 
 # dockerd must never create docker0 or iptables rules: pods get their network from CNI.
 # Written before docker.io is installed so a dockerd started by its package honours it too.
