@@ -123,6 +123,11 @@ class Kubelet:
         if self.config.pod_manifest_path is not None:
             self.static_pods = read_static_pods(self.config.pod_manifest_path, self.config.node_name)
         self.ready.set()
+        if self.node_status.health.network_ready:
+            # The podCIDR (and the network with it) may have come while starting, when
+            # _node_changed does not post: say Ready now, not a status period later.
+            with contextlib.suppress(APIStatusError):
+                await self.node_status.update()
         for uid in self._desired_uids():
             self.workers.wake(uid)
         for name, loop in (
