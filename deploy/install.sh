@@ -42,7 +42,7 @@ say() { echo "install.sh: $*"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --root) [ $# -ge 2 ] && [ -n "$2" ] || die_usage "--root needs a directory"; ROOT=$2; shift 2 ;;
+    --root) if [ $# -lt 2 ] || [ -z "$2" ]; then die_usage "--root needs a directory"; fi; ROOT=$2; shift 2 ;;
     --root=*) ROOT=${1#--root=}; [ -n "$ROOT" ] || die_usage "--root needs a directory"; shift ;;
     --no-start) NO_START=1; shift ;;
     --skip-packages) SKIP_PACKAGES=1; shift ;;
@@ -77,7 +77,7 @@ while [ $# -gt 0 ]; do
   if [ "$ROLE" = agent ]; then
     case "$arg" in
       --token|--token-file|--server)
-        [ $# -ge 1 ] && [ -n "$1" ] || die_usage "$arg needs a value"
+        if [ $# -lt 1 ] || [ -z "$1" ]; then die_usage "$arg needs a value"; fi
         value=$1
         shift
         case "$value" in *[[:space:]\'\"\\\$]*) die_usage "$arg value contains a space, quote, '\$' or backslash" ;; esac
