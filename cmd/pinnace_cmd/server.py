@@ -28,7 +28,8 @@ from pinnace_cmd.node import (
     run_node,
 )
 from services.apiserver.auth.bootstrap_files import BootstrapPlan, bootstrap
-from services.apiserver.server import APIServer, Config
+from services.apiserver.server import APIServer, Config, build_storage
+from services.apiserver.storage.interface import StorageError
 from services.client import jointoken
 from services.client.config import load as load_client_config
 from services.client.errors import AlreadyExistsError
@@ -128,6 +129,35 @@ def _ip_or_name(values: list[str]) -> tuple[list[str], list[str]]:
     return ips, names
 
 
+# Written by every apiserver at its start (services/apiserver/bootstrap.py): its presence means
+# the store already serves a cluster, with a CA of its own.
+CLUSTER_INFO_KEY = "/registry/configmaps/kube-public/cluster-info"
+SHARED_PKI = ("ca.crt", "ca.key", "sa.key")
+
+
+async def refuse_foreign_ca(config: Config, pki_dir: Path, timeout: float = 30.0) -> None:
+    """A server whose data dir has no CA yet, pointed at an etcd that already holds a cluster,
+    would create a second CA and sign its own certificates and tokens with it: its clients and
+    nodes could not talk to the other servers, and it would publish its CA as the cluster's.
+    Refuse before anything is written, and say which files to copy (docs/operations.md)."""
+    if config.storage != "etcd" or (pki_dir / "ca.crt").exists():
+        return
+    store = build_storage(config)  # as the apiserver connects: prefix, TLS files
+    try:
+        found = await asyncio.wait_for(store.get(CLUSTER_INFO_KEY), timeout)
+    except (TimeoutError, StorageError) as exc:
+        raise ValueError(f"cannot reach etcd {','.join(config.etcd_servers)}: {exc}") from None
+    finally:
+        await store.close()
+    if found is not None:
+        raise ValueError(
+            f"etcd {','.join(config.etcd_servers)} already holds a cluster, and {pki_dir} has no "
+            f"CA: copy {', '.join(SHARED_PKI)} from the pki/ directory of a running server's "
+            f"--data-dir into {pki_dir} before this server's first start (docs/operations.md, "
+            "multi-master)"
+        )
+
+
 def write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
@@ -196,6 +226,8 @@ class Server:
         args = self.args
         node_ip = await resolve_node_ip(args.node_ip)
         advertise = args.advertise_address or node_ip
+        if self.datastore.storage == "etcd":  # before anything is written to the data dir
+            await refuse_foreign_ca(self.apiserver_config(advertise), self.data_dir / "pki")
         self.credentials(node_ip)
         config = self.apiserver_config(advertise)
         self.api = APIServer(config)

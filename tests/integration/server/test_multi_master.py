@@ -33,9 +33,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pinnace.api.coordination.v1 import coordination_pb2
 from pinnace.api.core.v1 import core_pb2
+from pinnace_cmd.server import CLUSTER_INFO_KEY
+from services.apiserver.storage.etcd import EtcdStorage
 from services.client.client import Client
 from services.client.config import load
-from services.client.errors import AlreadyExistsError, APIStatusError
+from services.client.errors import AlreadyExistsError, APIStatusError, ConflictError
 from services.machinery import pki
 from tests.integration.conftest import missing
 from tests.integration.etcd_cluster import EtcdCluster, etcd_available, free_ports, start_etcd
@@ -171,17 +173,28 @@ async def heartbeat(client: Client, stop: asyncio.Event) -> None:
 
 
 async def create_node(client: Client) -> None:
+    """A Node as a kubelet registers it: capacity and a Ready condition in its status. The
+    status write is retried on a conflict (node IPAM sets the podCIDR meanwhile)."""
     node = core_pb2.Node()
     node.metadata.name = NODE
     node.metadata.labels["kubernetes.io/hostname"] = NODE
-    node = await client.create(node)
-    for key, value in {"cpu": "4", "memory": "8Gi", "pods": "110"}.items():
-        node.status.capacity[key] = value
-        node.status.allocatable[key] = value
-    ready = node.status.conditions.add(type="Ready", status="True", reason="KubeletReady")
-    ready.last_heartbeat_time.CopyFrom(now())
-    ready.last_transition_time.CopyFrom(now())
-    await client.update_status(node)
+    await client.create(node)
+    for _ in range(10):
+        current = await client.get("nodes", NODE)
+        assert isinstance(current, core_pb2.Node)
+        for key, value in {"cpu": "4", "memory": "8Gi", "pods": "110"}.items():
+            current.status.capacity[key] = value
+            current.status.allocatable[key] = value
+        del current.status.conditions[:]
+        ready = current.status.conditions.add(type="Ready", status="True", reason="KubeletReady")
+        ready.last_heartbeat_time.CopyFrom(now())
+        ready.last_transition_time.CopyFrom(now())
+        try:
+            await client.update_status(current)
+            return
+        except ConflictError:
+            continue
+    raise AssertionError("Node status kept conflicting")
 
 
 def pod(name: str) -> core_pb2.Pod:
@@ -213,6 +226,14 @@ def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
     if not etcd_available():
         missing("etcd-server is not installed (/usr/bin/etcd)")
     with start_etcd(tmp_path, members=3) as started:
+        yield started
+
+
+@pytest.fixture
+def single_etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
+    if not etcd_available():
+        missing("etcd-server is not installed (/usr/bin/etcd)")
+    with start_etcd(tmp_path, members=1) as started:
         yield started
 
 
@@ -339,3 +360,36 @@ async def test_two_servers_share_etcd_and_fail_over(servers: list[ServerProcess]
 
 async def _is_bound(client: Client, name: str) -> bool:
     return await bound_node(client, name) == NODE
+
+
+async def test_a_server_without_the_shared_ca_is_refused(tmp_path: Path, single_etcd: EtcdCluster) -> None:
+    """The mistake the setup guards against: a further server started on an etcd that already
+    holds a cluster, without the first server's CA. It must refuse, name the files to copy,
+    and write nothing (a second CA would split the cluster's identity)."""
+    store = EtcdStorage(single_etcd.endpoints)
+    try:
+        await store.create(CLUSTER_INFO_KEY, b"a cluster's kube-public/cluster-info")
+    finally:
+        await store.close()
+    data_dir = tmp_path / "newcomer"
+    https, token = free_ports(2)
+    command = [
+        sys.executable, "-m", "pinnace_cmd.server", "--data-dir", str(data_dir),
+        "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--node-ip", "127.0.0.1",
+        "--https-port", str(https), "--token-port", str(token),
+        "--datastore-endpoint", f"etcd://{single_etcd.endpoints[0]}",
+        "--write-kubeconfig", str(tmp_path / "admin.conf"), "--disable-agent",
+    ]  # fmt: skip
+    done = await asyncio.to_thread(
+        subprocess.run,
+        command,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "already holds a cluster" in done.stderr
+    assert "copy ca.crt, ca.key, sa.key" in done.stderr
+    assert not data_dir.exists()
+    assert not (tmp_path / "admin.conf").exists()
