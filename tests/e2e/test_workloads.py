@@ -58,8 +58,14 @@ async def test_deployment_rolls_out_rolls_back_and_scales(lab: Any) -> None:
         assert {p.spec.node_name for p in scaled} == {n.node_name for n in lab.nodes}
         lab.pinctl("scale", "-n", ns, "deployment/frontend", "--replicas=1")
         await ready_pods(client, ns, "tier=frontend", 1)
-        deployment = await client.get("deployments", "frontend", ns)
-        assert deployment.status.ready_replicas == 1  # type: ignore[attr-defined]
+
+        async def status_counts_one() -> bool:
+            # The ReplicaSet's and then the Deployment's status follow the pods a moment later.
+            deployment = await client.get("deployments", "frontend", ns)
+            status = deployment.status  # type: ignore[attr-defined]
+            return bool(status.ready_replicas == 1 and status.replicas == 1)
+
+        await eventually(status_counts_one, "the Deployment's status to count 1 ready replica", 60)
 
 
 async def test_daemonset_runs_one_pod_on_each_node(lab: Any) -> None:
