@@ -219,11 +219,11 @@ async def run_pod(lab: Lab, timeout: float) -> str:
         return await pod_ip(client, timeout)
 
 
-async def pod_ip(client: Client, timeout: float) -> str:
+async def pod_ip(client: Client, timeout: float, create: bool = True) -> str:
     """Create the demo pod (retrying while the cluster is still making its default service
     account), poll until Running with an IP, and return the IP."""
     deadline = time.monotonic() + timeout
-    while True:
+    while create:
         try:
             await client.create(demo_pod())
             break
@@ -267,6 +267,46 @@ def time_to_ready(timeout: float) -> tuple[dict[str, float], Lab]:
     phases = phase_durations(marks, start)
     phases["total"] = marks["pod_answering"] - start
     return phases, lab
+
+
+CLI_PHASES = ("lab_up_command", "pinctl_apply", "pod_running", "pod_answering")
+POD_MANIFEST = json.dumps(
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": POD, "labels": {"app": POD}},
+     "spec": {"containers": [{"name": "web", "image": IMAGE, "command": ["serve", "80"]}]}}
+)  # fmt: skip
+
+
+def cli_time_to_ready(timeout: float) -> dict[str, float]:
+    """The same path through the commands a user types, each paying its interpreter start:
+    `pinnace lab up --nodes 0 --master-agent` (returns once the node is Ready), then `pinctl
+    apply -f -` of the demo pod; the lab is destroyed on return."""
+    start = time.monotonic()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "pinnace_cmd.main", "lab", "up", "--name", NAME, "--nodes", "0",
+             "--master-agent", "--timeout", str(int(timeout))],
+            capture_output=True, text=True, check=True, timeout=timeout + 60,
+        )  # fmt: skip
+        marks = {"lab_up_command": time.monotonic()}
+        lab = Lab.load(NAME)
+        lab.pinctl("apply", "-f", "-", input=POD_MANIFEST)
+        marks["pinctl_apply"] = time.monotonic()
+
+        async def running() -> str:
+            async with lab.api_client(timeout=5) as client:
+                return await pod_ip(client, timeout, create=False)
+
+        ip = asyncio.run(running())
+        marks["pod_running"] = time.monotonic()
+        wait_http(lambda: lab.http_get("master", ip, 80), timeout)
+        marks["pod_answering"] = time.monotonic()
+    finally:
+        destroy(NAME)
+    out, previous = {}, start
+    for phase in CLI_PHASES:
+        out[phase], previous = marks[phase] - previous, marks[phase]
+    out["total"] = marks["pod_answering"] - start
+    return out
 
 
 def docker_floor(timeout: float) -> float:
@@ -453,7 +493,7 @@ def idle_footprint(lab: Lab, seconds: float) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    report: dict[str, Any] = {"runs": [], "solo_runs": [], "floor_docker_s": []}
+    report: dict[str, Any] = {"runs": [], "solo_runs": [], "cli_runs": [], "floor_docker_s": []}
     destroy(NAME)  # a lab left by an interrupted run of this bench
     docker_floor(args.timeout)  # warm-up: page cache, image layers
     lab: Lab | None = None
@@ -466,6 +506,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 solo = solo_time_to_ready(args.timeout)
                 report["solo_runs"].append(solo)
                 print(json.dumps({"run": i, "solo": {k: round(v, 2) for k, v in solo.items()}}), flush=True)
+            if not args.no_cli:
+                cli = cli_time_to_ready(args.timeout)
+                report["cli_runs"].append(cli)
+                print(json.dumps({"run": i, "cli": {k: round(v, 2) for k, v in cli.items()}}), flush=True)
             phases, lab = time_to_ready(args.timeout)
             report["runs"].append(phases)
             print(json.dumps({"run": i, "lab": {k: round(v, 2) for k, v in phases.items()}}), flush=True)
@@ -479,15 +523,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lab.down()
         destroy(NAME)
     report["time_to_ready"] = {k: summary(r[k] for r in report["runs"]) for k in (*PHASES, "total")}
+    if report["cli_runs"]:
+        report["cli"] = {k: summary(r[k] for r in report["cli_runs"]) for k in (*CLI_PHASES, "total")}
     if report["solo_runs"]:
         report["solo"] = {k: summary(r[k] for r in report["solo_runs"]) for k in (*PHASES, "total")}
     report["floor"] = summary(report["floor_docker_s"])
     return report
 
 
-def print_phases(title: str, ready: dict[str, dict[str, float]]) -> None:
+def print_phases(title: str, ready: dict[str, dict[str, float]], phases: Iterable[str] = PHASES) -> None:
     print(f"\n{title} (median / max, seconds):")
-    for phase in PHASES:
+    for phase in phases:
         print(f"  {phase:<15} {ready[phase]['median']:6.2f} / {ready[phase]['max']:6.2f}")
     total = ready["total"]
     print(f"  {'total':<15} {total['median']:6.2f} / {total['max']:6.2f}   goal < {GOAL_READY_S:.0f} s")
@@ -500,6 +546,9 @@ def print_report(report: dict[str, Any]) -> None:
         f"time to ready, lab (`pinnace lab up --nodes 0 --master-agent`), {runs} runs",
         report["time_to_ready"],
     )
+    if "cli" in report:
+        print_phases(f"time to ready, the same through `pinnace lab up` and `pinctl apply`, {runs} runs",
+                     report["cli"], CLI_PHASES)  # fmt: skip
     if "solo" in report:
         print_phases(
             f"time to ready, `pinnace server` alone in a loopback-only netns, {runs} runs", report["solo"]
@@ -524,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="cold starts to time (default 3)")
     parser.add_argument("--idle-seconds", type=float, default=300.0, help="idle window (default 300)")
     parser.add_argument("--timeout", type=float, default=180.0, help="per step (default 180)")
+    parser.add_argument("--no-cli", action="store_true", help="skip the variant through the commands")
     parser.add_argument("--no-solo", action="store_true", help="skip the variant without the lab")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.idle_seconds <= 0:
