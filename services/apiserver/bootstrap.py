@@ -32,8 +32,8 @@ async def ensure_namespaces(registry: Registry) -> None:
 async def ensure_kubernetes_service(registry: Registry, cluster_ip: str, address: str, port: int) -> None:
     """The `kubernetes` Service (ClusterIP = first service IP) and this apiserver in its Endpoints.
 
-    Several apiservers each add their address; a departed one is removed by whoever manages the
-    master (`pinnace server` on shutdown)."""
+    Several apiservers each add their address; a dead one's leaves when its Lease expires
+    (master_leases)."""
     services = REGISTRY.by_name("services")
     try:
         await registry.get(services, "default", "kubernetes")

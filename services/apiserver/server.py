@@ -20,7 +20,7 @@ from prometheus_client import start_http_server
 
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc, nodeproxy_pb2, nodeproxy_pb2_grpc
-from services.apiserver import bootstrap, errors
+from services.apiserver import bootstrap, errors, master_leases
 from services.apiserver.admission import always
 from services.apiserver.admission.chain import AdmissionChain, AdmissionPlugin
 from services.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
@@ -362,6 +362,7 @@ class APIServer:
         self._tasks = [
             asyncio.create_task(self._compaction_loop()),
             asyncio.create_task(self._event_ttl_loop()),
+            asyncio.create_task(self._master_lease_loop()),
         ]
         log.info("apiserver serving", listen=self.config.listen, port=self.port, storage=self.config.storage)
 
@@ -396,6 +397,17 @@ class APIServer:
                     log.info("compacted", revision=target)
             except Exception as exc:
                 log.warning("compaction failed", error=str(exc))
+
+    async def _master_lease_loop(self) -> None:
+        """Keep this apiserver in the `kubernetes` Endpoints and drop the dead ones
+        (master_leases)."""
+        port = self.token_port or self.port
+        while True:
+            try:
+                await master_leases.heartbeat(self.registry, self.config.advertise_address, port)
+            except Exception as exc:
+                log.warning("apiserver lease renewal failed", error=str(exc))
+            await asyncio.sleep(master_leases.RENEW_SECONDS)
 
     async def _event_ttl_loop(self) -> None:
         """Events expire `event_ttl_seconds` after they were last seen (etcd leases in Kubernetes)."""

@@ -61,11 +61,12 @@ class ServerProcess:
     https_port: int
     token_port: int
     log: Path
+    ip: str = "127.0.0.1"  # each server its own loopback address, as machines have their own
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.https_port}"
+        return f"{self.ip}:{self.https_port}"
 
     @property
     def pid(self) -> int:
@@ -76,7 +77,7 @@ class ServerProcess:
         command = [
             sys.executable, "-m", "pinnace_cmd.server",
             "--data-dir", str(self.data_dir),
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--node-ip", "127.0.0.1",
+            "--bind-address", self.ip, "--advertise-address", self.ip, "--node-ip", self.ip,
             "--https-port", str(self.https_port), "--token-port", str(self.token_port),
             "--datastore-endpoint", ",".join(f"etcd://{e}" for e in etcd.endpoints),
             "--tls-san", SHARED_NAME, "--write-kubeconfig", "", "--disable-agent",
@@ -241,7 +242,14 @@ def single_etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
 async def servers(tmp_path: Path, etcd: EtcdCluster) -> AsyncIterator[list[ServerProcess]]:
     ports = free_ports(4)
     started = [
-        ServerProcess(name, tmp_path / name, ports[2 * i], ports[2 * i + 1], tmp_path / f"{name}.log")
+        ServerProcess(
+            name,
+            tmp_path / name,
+            ports[2 * i],
+            ports[2 * i + 1],
+            tmp_path / f"{name}.log",
+            f"127.0.0.{i + 1}",
+        )
         for i, name in enumerate(("server-a", "server-b"))
     ]
     first, second = started
@@ -326,6 +334,14 @@ async def test_two_servers_share_etcd_and_fail_over(servers: list[ServerProcess]
         await wait_for("first pod created", lambda: created("before"), 60, servers)
         await wait_for("first pod bound", lambda: _is_bound(through_both, "before"), 60, servers)
 
+        # --- both servers in the `kubernetes` Service's Endpoints (their apiserver Leases).
+        await wait_for(
+            "both servers in the kubernetes Endpoints",
+            lambda: _kubernetes_endpoints_are(through_both, {a.ip, b.ip}),
+            30,
+            servers,
+        )
+
         # --- kill -9 the server holding the scheduler lease.
         victim = owner(await holder(through_both, "kube-scheduler"), servers)
         assert victim is not None
@@ -348,6 +364,13 @@ async def test_two_servers_share_etcd_and_fail_over(servers: list[ServerProcess]
 
         await wait_for("controller-manager lease on the survivor", cm_on_survivor, FAILOVER_TIMEOUT, servers)
         assert await bound_node(through_both, "before") == NODE
+        # Its apiserver Lease ran out: the survivor dropped it from the Endpoints pods dial.
+        await wait_for(
+            "the killed server out of the kubernetes Endpoints",
+            lambda: _kubernetes_endpoints_are(through_both, {survivor.ip}),
+            60,
+            servers,
+        )
     finally:
         stop.set()
         if beat is not None:
@@ -356,6 +379,11 @@ async def test_two_servers_share_etcd_and_fail_over(servers: list[ServerProcess]
                 await beat
         for client in (through_a, through_b, through_both):
             await client.close()
+
+
+async def _kubernetes_endpoints_are(client: Client, ips: set[str]) -> bool:
+    endpoints = await client.get("endpoints", "kubernetes", "default")
+    return {a.ip for s in endpoints.subsets for a in s.addresses} == ips  # type: ignore[attr-defined]
 
 
 async def _is_bound(client: Client, name: str) -> bool:
