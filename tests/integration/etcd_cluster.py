@@ -197,6 +197,15 @@ class EtcdCluster:
         self.stop()
 
 
+def require_etcd() -> None:
+    """The integration tier's answer to a machine without etcd: a skip, or a failure under
+    PINNACE_REQUIRE_INTEGRATION=1 (tests/integration/conftest.missing)."""
+    from tests.integration.conftest import missing
+
+    if not etcd_available():
+        missing(f"{ETCD_BINARY} is not installed (Debian package etcd-server)")
+
+
 def start_etcd(
     tmp_dir: Path, members: int = 1, *, binary: str = ETCD_BINARY, extra_args: list[str] | None = None
 ) -> EtcdCluster:

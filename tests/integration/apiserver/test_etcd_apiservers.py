@@ -14,8 +14,7 @@ import pytest
 from services.apiserver.server import APIServer, Config
 from services.client import errors
 from services.client.client import Client
-from tests.integration.conftest import missing
-from tests.integration.etcd_cluster import EtcdCluster, etcd_available, start_etcd
+from tests.integration.etcd_cluster import EtcdCluster, require_etcd, start_etcd
 from tests.unit.apiserver.helpers import manifest, pod
 
 pytestmark = pytest.mark.integration
@@ -23,8 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
-    if not etcd_available():
-        missing("etcd-server is not installed (/usr/bin/etcd)")
+    require_etcd()
     with start_etcd(tmp_path_factory.mktemp("etcd3"), members=3) as cluster:
         yield cluster
 

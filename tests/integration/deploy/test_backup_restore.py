@@ -21,7 +21,7 @@ from services.client import errors
 from services.client.client import Client
 from tests.integration.apiserver.process import ApiserverProcess
 from tests.integration.conftest import missing
-from tests.integration.etcd_cluster import ETCD_BINARY, etcd_available, free_ports, start_etcd
+from tests.integration.etcd_cluster import ETCD_BINARY, free_ports, require_etcd, start_etcd
 
 ETCDCTL = "/usr/bin/etcdctl"
 
@@ -90,8 +90,7 @@ def etcdctl(*args: str, endpoint: str = "") -> subprocess.CompletedProcess[str]:
 
 
 async def test_etcd_snapshot_save_and_restore(tmp_path: Path, apiservers: list[ApiserverProcess]) -> None:
-    if not etcd_available():
-        missing(f"{ETCD_BINARY} is not installed (Debian package etcd-server)")
+    require_etcd()
     if not Path(ETCDCTL).is_file():
         missing(f"{ETCDCTL} is not installed (Debian package etcd-client)")
     snapshot = tmp_path / "etcd.snapshot"

@@ -39,8 +39,7 @@ from services.client.client import Client
 from services.client.config import load
 from services.client.errors import AlreadyExistsError, APIStatusError, ConflictError
 from services.machinery import pki
-from tests.integration.conftest import missing
-from tests.integration.etcd_cluster import EtcdCluster, etcd_available, free_ports, start_etcd
+from tests.integration.etcd_cluster import EtcdCluster, free_ports, require_etcd, start_etcd
 
 pytestmark = pytest.mark.integration
 ENV = {**os.environ, "PINNACE_LOG_FORMAT": "json"}
@@ -224,16 +223,14 @@ def owner(identity: str, servers: list[ServerProcess]) -> ServerProcess | None:
 
 @pytest.fixture
 def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    if not etcd_available():
-        missing("etcd-server is not installed (/usr/bin/etcd)")
+    require_etcd()
     with start_etcd(tmp_path, members=3) as started:
         yield started
 
 
 @pytest.fixture
 def single_etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    if not etcd_available():
-        missing("etcd-server is not installed (/usr/bin/etcd)")
+    require_etcd()
     with start_etcd(tmp_path, members=1) as started:
         yield started
 

@@ -11,15 +11,13 @@ import pytest
 from services.apiserver.storage.etcd import EtcdStorage
 from services.apiserver.storage.interface import Storage
 from services.apiserver.storage.sqlite import SQLiteStorage
-from tests.integration.conftest import missing
-from tests.integration.etcd_cluster import etcd_available, start_etcd
+from tests.integration.etcd_cluster import require_etcd, start_etcd
 
 
 @pytest.fixture(scope="session")
 def etcd_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """One real etcd for the session; tests share it, isolated by a key prefix each."""
-    if not etcd_available():
-        missing("etcd-server is not installed (/usr/bin/etcd)")
+    require_etcd()
     with start_etcd(tmp_path_factory.mktemp("etcd")) as cluster:
         yield cluster.endpoints
 

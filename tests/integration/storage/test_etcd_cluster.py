@@ -18,8 +18,7 @@ import pytest
 from pinnace.etcd.v3 import rpc_pb2, rpc_pb2_grpc
 from services.apiserver.storage.etcd import EtcdStorage
 from services.apiserver.storage.interface import StoreEvent
-from tests.integration.conftest import missing
-from tests.integration.etcd_cluster import EtcdCluster, etcd_available, start_etcd
+from tests.integration.etcd_cluster import EtcdCluster, require_etcd, start_etcd
 
 pytestmark = pytest.mark.integration
 PREFIX = "/pinnace-cluster-test"
@@ -27,8 +26,7 @@ PREFIX = "/pinnace-cluster-test"
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
-    if not etcd_available():
-        missing("etcd-server is not installed (/usr/bin/etcd)")
+    require_etcd()
     with start_etcd(tmp_path, members=3) as started:
         yield started
 

@@ -17,8 +17,7 @@ import pytest
 from services.apiserver.storage.etcd import EtcdStorage, EtcdTLS
 from services.apiserver.storage.interface import StorageError
 from services.machinery import pki
-from tests.integration.conftest import missing
-from tests.integration.etcd_cluster import ETCD_BINARY, etcd_available, free_ports
+from tests.integration.etcd_cluster import ETCD_BINARY, free_ports, require_etcd
 
 pytestmark = pytest.mark.integration
 START_TIMEOUT = 30.0
@@ -37,8 +36,7 @@ class TLSEtcd:
 
 @pytest.fixture
 def tls_etcd(tmp_path: Path) -> Iterator[TLSEtcd]:
-    if not etcd_available():
-        missing("etcd-server is not installed (/usr/bin/etcd)")
+    require_etcd()
     ca = pki.new_ca("etcd-ca")
     serving = pki.issue(ca, "etcd", ip_addresses=("127.0.0.1",), server=True, client=False)
     client = pki.issue(ca, "pinnace-apiserver")

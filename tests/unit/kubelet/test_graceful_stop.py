@@ -201,9 +201,8 @@ class PodCRI(Recorder):
         self.order.append(("TearDownVolumes", uid))
 
 
-async def test_terminate_runs_pre_stop_then_stops_then_removes_sandbox_containers_volumes(
-    tmp_path: Path,
-) -> None:
+def _recording_syncer(tmp_path: Path) -> tuple[PodCRI, PodSyncer]:
+    """A PodSyncer whose runtime, volumes and probes all record into one PodCRI."""
     rec, events = PodCRI(), []  # type: ignore[var-annotated]
     syncer = PodSyncer(
         config=KubeletConfig(node_name="n1", root_dir=tmp_path),
@@ -216,6 +215,13 @@ async def test_terminate_runs_pre_stop_then_stops_then_removes_sandbox_container
         node=NodeFacts(),
         network_ready=lambda: True,
     )
+    return rec, syncer
+
+
+async def test_terminate_runs_pre_stop_then_stops_then_removes_sandbox_containers_volumes(
+    tmp_path: Path,
+) -> None:
+    rec, syncer = _recording_syncer(tmp_path)
     p = _pod_with_pre_stop()
     p.metadata.deletion_timestamp.FromSeconds(1_700_000_000)
     p.metadata.deletion_grace_period_seconds = 20
@@ -236,18 +242,7 @@ async def test_terminate_runs_pre_stop_then_stops_then_removes_sandbox_container
 
 
 async def test_terminate_of_pod_gone_from_api_skips_pre_stop(tmp_path: Path) -> None:
-    rec, events = PodCRI(), []  # type: ignore[var-annotated]
-    syncer = PodSyncer(
-        config=KubeletConfig(node_name="n1", root_dir=tmp_path),
-        runtime=rec,  # type: ignore[arg-type]
-        containers=_manager(rec, events),
-        volumes=rec,  # type: ignore[arg-type]
-        probes=ProbeManager(rec, lambda *a: None),  # type: ignore[arg-type]
-        backoff=Backoff(),
-        event=lambda *a: None,
-        node=NodeFacts(),
-        network_ready=lambda: True,
-    )
+    rec, syncer = _recording_syncer(tmp_path)
     await syncer.terminate(None, "uid-1")
     assert "preStop" not in [step for step, _ in rec.order]
     assert rec.order[0] == ("StopContainer", ("run", 30))
