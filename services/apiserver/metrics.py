@@ -54,8 +54,11 @@ class MeteredStorage(Storage):
         with STORAGE_LATENCY.labels("delete").time():
             return await self.inner.delete(key, expected_revision)
 
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[StoreEvent]:
-        return self.inner.watch(prefix, start_revision)
+    def watch(self, prefix: str, start_revision: int, *, progress: bool = False) -> AsyncIterator[StoreEvent]:
+        return self.inner.watch(prefix, start_revision, progress=progress)
+
+    def request_progress(self, prefix: str) -> bool:
+        return self.inner.request_progress(prefix)
 
     async def current_revision(self) -> int:
         return await self.inner.current_revision()

@@ -47,6 +47,9 @@ MAX_OBJECT_BYTES = 1536 * 1024
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _GENERATE_ATTEMPTS = 8
 _CONFLICT_RETRIES = 5
+# How long a consistent list waits for the watch cache to catch up before reading the store
+# (Kubernetes waits up to 3 s too).
+_FRESH_TIMEOUT = 3.0
 
 
 def meta_of(obj: Message) -> meta_pb2.ObjectMeta:
@@ -109,11 +112,14 @@ class Registry:
         return decode
 
     def encode(self, info: KindInfo, obj: Message) -> bytes:
-        stored = type(obj)()
-        stored.CopyFrom(obj)
-        meta = meta_of(stored)
-        meta.resource_version = ""
-        data = stored.SerializeToString(deterministic=True)
+        # The stored bytes carry no resourceVersion (the store's revision is the truth); clear
+        # it for the serialisation only, rather than copying the object.
+        meta = meta_of(obj)
+        revision, meta.resource_version = meta.resource_version, ""
+        try:
+            data = obj.SerializeToString(deterministic=True)
+        finally:
+            meta.resource_version = revision
         if len(data) > MAX_OBJECT_BYTES:
             raise errors.too_large(MAX_OBJECT_BYTES)
         transformer = self.transformers.get(info.plural)
@@ -192,7 +198,7 @@ class Registry:
                 wanted = _parse_revision(resource_version)
             else:
                 wanted = await self.storage.current_revision()
-            if cache.revision >= wanted:
+            if await cache.wait_fresh(wanted, _FRESH_TIMEOUT):
                 items, revision = cache.list(flt)
                 return ListPage(items, str(revision), "")
             if resource_version:
@@ -331,10 +337,7 @@ class Registry:
         info = REGISTRY.by_message(obj)
         meta = meta_of(obj)
         namespace = meta.namespace if info.namespaced else ""
-        if subresource == "status" and not strategies.has_status_subresource(info):
-            raise errors.method_not_allowed(info, "update status")
-        if subresource == "approval" and "approval" not in info.subresources:
-            raise errors.method_not_allowed(info, "update approval")
+        self._check_update_subresource(info, subresource)
         key = self.key(info, namespace, meta.name)
         current_kv = await self.storage.get(key)
         if current_kv is None:
@@ -344,6 +347,12 @@ class Registry:
             raise errors.stale(info, meta.name)
         new = self._merge_for_update(info, old, obj, subresource)
         return await self._write_update(info, key, old, new, current_kv.mod_revision, subresource, dry_run)
+
+    def _check_update_subresource(self, info: KindInfo, subresource: str) -> None:
+        if subresource == "status" and not strategies.has_status_subresource(info):
+            raise errors.method_not_allowed(info, "update status")
+        if subresource == "approval" and "approval" not in info.subresources:
+            raise errors.method_not_allowed(info, "update approval")
 
     def _merge_for_update(self, info: KindInfo, old: Message, incoming: Message, subresource: str) -> Message:
         new = type(old)()
@@ -440,18 +449,46 @@ class Registry:
         *,
         subresource: str = "",
     ) -> Message:
-        """Read-modify-write with retries on conflict (patches, binding, scale)."""
-        for attempt in range(_CONFLICT_RETRIES):
-            current = await self.get(info, namespace, name)
+        """Read-modify-write with retries on conflict (patches, binding, scale).
+
+        The first attempt starts from the watch cache's copy, as Kubernetes' GuaranteedUpdate
+        does: the write is conditional on that copy's revision, so a stale copy costs a conflict
+        and a fresh read, never a lost update; when the cache has it right (nearly always) the
+        write needs no read at all. A mutation that fails on the cached copy is retried on a
+        fresh read before its error counts.
+        """
+        self._check_update_subresource(info, subresource)
+        namespace = namespace if info.namespaced else ""
+        key = self.key(info, namespace, name)
+        cached = self.caches[info.plural].objects.get(key) if info.plural in self.caches else None
+        attempt = 0
+        while True:
+            if cached is not None:
+                current, revision = cached, int(meta_of(cached).resource_version)
+            else:
+                kv = await self.storage.get(key)
+                if kv is None:
+                    raise errors.not_found(info, name)
+                current, revision = self._from_kv(info, kv), kv.mod_revision
+            from_cache, cached = cached is not None, None
             changed = type(current)()
             changed.CopyFrom(current)
-            mutate(changed)
             try:
-                return await self.update(changed, subresource=subresource)
+                mutate(changed)
+                new = self._merge_for_update(info, current, changed, subresource)
+                written = await self._write_update(info, key, current, new, revision, subresource, False)
             except errors.APIError as exc:
-                if exc.reason != "Conflict" or attempt == _CONFLICT_RETRIES - 1:
+                if from_cache:
+                    continue
+                attempt += 1
+                if exc.reason != "Conflict" or attempt >= _CONFLICT_RETRIES:
                     raise
-        raise AssertionError("unreachable")
+                continue
+            if written is current:  # a no-op update answers the current state: never the cache's
+                copy = type(current)()
+                copy.CopyFrom(current)
+                return copy
+            return written
 
     async def delete(
         self, info: KindInfo, namespace: str, name: str, options: meta_pb2.DeleteOptions | None = None

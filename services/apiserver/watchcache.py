@@ -104,6 +104,8 @@ class WatchCache:
         self._watchers: set[_Watcher] = set()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        # Consistent reads waiting for the cache to reach a revision: (revision, future).
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     async def start(self) -> None:
         await self._fill()
@@ -128,8 +130,11 @@ class WatchCache:
     async def _run(self) -> None:
         while True:
             try:
-                async for event in self.storage.watch(self.prefix, self.revision + 1):
-                    await self._apply(event)
+                async for event in self.storage.watch(self.prefix, self.revision + 1, progress=True):
+                    if event.type is EventType.PROGRESS:
+                        self._advance(event.revision)
+                    else:
+                        self._apply(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -140,7 +145,39 @@ class WatchCache:
                 with contextlib.suppress(Exception):
                     await self._fill()
 
-    async def _apply(self, event: StoreEvent) -> None:
+    def _advance(self, revision: int) -> None:
+        """The cache has seen every change up to `revision`: wake the reads waiting for it."""
+        self.revision = max(self.revision, revision)
+        if not self._waiters:
+            return
+        still = []
+        for wanted, future in self._waiters:
+            if wanted <= self.revision:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((wanted, future))
+        self._waiters = still
+
+    async def wait_fresh(self, revision: int, timeout: float) -> bool:
+        """Wait until the cache reflects the store at `revision` (a consistent read from the cache,
+        as Kubernetes' ConsistentListFromCache); False if the storage cannot say or it took too
+        long, and the caller reads the store."""
+        if self.revision >= revision:
+            return True
+        if not self.storage.request_progress(self.prefix):
+            return False
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((revision, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters = [(r, f) for r, f in self._waiters if f is not future]
+        return True
+
+    def _apply(self, event: StoreEvent) -> None:
         key = event.kv.key
         obj = self.decode(event.kv)
         prev = self.objects.get(key)
@@ -154,9 +191,9 @@ class WatchCache:
         if len(self.events) == self.events.maxlen:
             self.window_start = self.events[0].revision
         self.events.append(cached)
-        self.revision = event.revision
         for watcher in list(self._watchers):
             watcher.offer(cached)
+        self._advance(event.revision)
 
     def list(self, flt: Filter) -> tuple[list[Message], int]:
         if flt.namespace:

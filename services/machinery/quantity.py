@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTPE]*[-+]?[0-9]*)$"
 _QUANTITY_RE = re.compile(
@@ -113,8 +113,12 @@ def _round_up_to_nano(value: Fraction) -> Fraction:
     return magnitude if value > 0 else -magnitude
 
 
+@lru_cache(maxsize=4096)
 def parse_quantity(text: str) -> Quantity:
-    """Parse Kubernetes' quantity grammar; raise QuantityError on anything else."""
+    """Parse Kubernetes' quantity grammar; raise QuantityError on anything else.
+
+    Cached: a cluster writes the same few dozen quantities ("100m", "500Mi") over and over, and
+    Quantity is immutable."""
     match = _QUANTITY_RE.match(text.strip()) if text else None
     if match is None or text != text.strip():
         raise QuantityError(text)

@@ -44,6 +44,12 @@ from tests.integration.apiserver.process import ApiserverProcess, free_port
 KUBE_THRESHOLD = 680.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def hollow_node(i: int, zones: int = 10) -> core_pb2.Node:
     node = core_pb2.Node()
     name = f"hollow-{i:05}"
@@ -270,15 +276,23 @@ async def e2e_run(nodes: int, pods: int, budget: float, synchronous: str) -> Non
                                 return
 
                 watcher = asyncio.create_task(watch())
+                assert apiserver.process is not None
+                pids = {"apiserver": apiserver.process.pid, "scheduler": scheduler.pid, "load": os.getpid()}
+                cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 started = time.perf_counter()
                 create_seconds = await create_all(client, [basic_pod(i) for i in range(pods)])
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(done.wait(), budget)
                 watcher.cancel()
+                cpu_ms = {
+                    name: 1000 * (cpu_seconds(pid) - cpu_before[name]) / max(bound, 1)
+                    for name, pid in pids.items()
+                }
                 total = (last_bind or time.perf_counter()) - started
                 print(
                     f"{nodes:>6} {bound:>6}/{pods} {bound / total:>9.0f} {bound / max(last_bind - first_bind, 1e-9):>11.0f}"
                     f" {pods / create_seconds:>10.0f} {nodes / node_seconds:>9.0f} {bound / total / KUBE_THRESHOLD:>9.2f}x"
+                    f" {cpu_ms['apiserver']:>9.2f} {cpu_ms['scheduler']:>9.2f} {cpu_ms['load']:>9.2f}"
                 )  # fmt: skip
         finally:
             if scheduler is not None:
@@ -297,6 +311,10 @@ def phase_e2e(args: argparse.Namespace) -> None:
     )
     print(
         f"{'nodes':>6} {'bound':>12} {'pods/s':>9} {'bind rate':>11} {'create/s':>10} {'nodes/s':>9} {'vs 680':>10}"
+        f" {'api ms/pod':>10} {'sch ms/pod':>10} {'load ms/pod':>10}"
+    )
+    print(
+        "(ms/pod: CPU milliseconds each process spent per bound pod: apiserver, scheduler, this load generator)"
     )
     for nodes in args.node_counts:
         asyncio.run(e2e_run(nodes, args.pods, args.e2e_budget, args.sqlite_synchronous))

@@ -43,14 +43,16 @@ class ResourceQuotaAdmission(AdmissionPlugin):
             Operation.UPDATE,
         ):
             return
+        quota_info = REGISTRY.by_name("resourcequotas")
+        page = await self.registry().list(quota_info, attrs.namespace)
+        if not page.items:  # most namespaces have no quota: nothing to compute
+            return
         delta = quota.usage_of(attrs.obj)
         if attrs.operation is Operation.UPDATE and attrs.old is not None:
             delta = quota.subtract(delta, quota.usage_of(attrs.old))
         growth = {k: v for k, v in delta.items() if v.value > 0}
         if not growth and attrs.operation is Operation.UPDATE:
             return
-        quota_info = REGISTRY.by_name("resourcequotas")
-        page = await self.registry().list(quota_info, attrs.namespace)
         charged: list[tuple[str, dict[str, str]]] = []
         for item in page.items:
             assert isinstance(item, core_pb2.ResourceQuota)

@@ -387,7 +387,9 @@ class EtcdStorage(Storage):
             raise KeyNotFoundError(key)
         raise ConflictError(key, expected_revision, current)
 
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[StoreEvent]:
+    def watch(self, prefix: str, start_revision: int, *, progress: bool = False) -> AsyncIterator[StoreEvent]:
+        # Progress requests are not implemented for etcd: request_progress() says so, and
+        # consistent reads go to etcd.
         return _Watch(self, prefix, start_revision).events()
 
     async def current_revision(self) -> int:

@@ -27,6 +27,9 @@ class KeyValue:
 class EventType(Enum):
     PUT = "PUT"
     DELETE = "DELETE"
+    # Not a change: "you have seen every change up to kv.mod_revision" (etcd's progress
+    # notification). Only watches opened with progress=True receive them.
+    PROGRESS = "PROGRESS"
 
 
 @dataclass(frozen=True)
@@ -123,11 +126,18 @@ class Storage(ABC):
         """
 
     @abstractmethod
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[StoreEvent]:
+    def watch(self, prefix: str, start_revision: int, *, progress: bool = False) -> AsyncIterator[StoreEvent]:
         """Every change under prefix with revision >= start_revision, then live changes.
 
+        With progress=True the stream also carries PROGRESS events answering request_progress.
         Raises CompactedError (on first iteration) when start_revision is compacted.
         """
+
+    def request_progress(self, prefix: str) -> bool:
+        """Ask the progress watches on exactly `prefix` to report the store's current revision
+        once they have delivered every change up to it. False: this backend cannot (the caller
+        reads the store instead)."""
+        return False
 
     @abstractmethod
     async def current_revision(self) -> int: ...

@@ -92,9 +92,8 @@ async def test_daemonset_history_rollback_and_trim(
         await history.rollback(client, "daemonsets", "kube-system", "agent", to_revision=7)
 
     # revisionHistoryLimit 0: the revision no pod uses any more goes.
-    current = await client.get("daemonsets", "agent", "kube-system")
-    current.spec.revision_history_limit = 0
-    await client.update(current)
+    # A patch, not get-then-update: the controller writes the status meanwhile.
+    await client.patch("daemonsets", "agent", {"spec": {"revisionHistoryLimit": 0}}, "kube-system")
 
     async def trimmed() -> bool:
         return [r.metadata.name for r in await revisions(client, "kube-system")] == [first.metadata.name]
