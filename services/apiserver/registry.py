@@ -47,6 +47,10 @@ MAX_OBJECT_BYTES = 1536 * 1024
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _GENERATE_ATTEMPTS = 8
 _CONFLICT_RETRIES = 5
+# Subresources whose writes change only fields the server itself sets on an object it already
+# validated: a binding sets spec.nodeName and the PodScheduled condition. Kubernetes' binding
+# storage does not validate the pod again either.
+_SERVER_SET_SUBRESOURCES = frozenset({"binding"})
 # How long a consistent list waits for the watch cache to catch up before reading the store
 # (Kubernetes waits up to 3 s too).
 _FRESH_TIMEOUT = 3.0
@@ -402,9 +406,10 @@ class Registry:
         if _same_content(old, new):
             # A no-op update writes nothing and keeps the resourceVersion, as in Kubernetes.
             return old
-        extra = strategies.validate_update(info, old, new) if not subresource else []
-        extra += strategies.validate_any_update(old, new, subresource)
-        self._check_valid(info, new, extra)
+        if subresource not in _SERVER_SET_SUBRESOURCES:
+            extra = strategies.validate_update(info, old, new) if not subresource else []
+            extra += strategies.validate_any_update(old, new, subresource)
+            self._check_valid(info, new, extra)
         attrs = Attributes(
             Operation.UPDATE,
             info,

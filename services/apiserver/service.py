@@ -73,7 +73,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> _T:
         start = time.perf_counter()
         code = "OK"
-        metrics.INFLIGHT.labels("mutating" if verb not in ("get", "list") else "readonly").inc()
+        metrics.child(metrics.INFLIGHT, "mutating" if verb not in ("get", "list") else "readonly").inc()
         try:
             return await work()
         except errors.APIError as exc:
@@ -97,8 +97,8 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             await _abort(context, error)
             raise
         finally:
-            metrics.INFLIGHT.labels("mutating" if verb not in ("get", "list") else "readonly").dec()
-            metrics.REQUEST_LATENCY.labels(verb, resource, code).observe(time.perf_counter() - start)
+            metrics.child(metrics.INFLIGHT, "mutating" if verb not in ("get", "list") else "readonly").dec()
+            metrics.child(metrics.REQUEST_LATENCY, verb, resource, code).observe(time.perf_counter() - start)
 
     def _check_object(self, context: Context, verb: str, obj: Message, subresource: str = "") -> None:
         info = REGISTRY.by_message(obj)
@@ -254,7 +254,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         except errors.APIError as exc:
             await _abort(context, exc)
             return
-        metrics.WATCHERS.labels(info.plural).inc()
+        metrics.child(metrics.WATCHERS, info.plural).inc()
         deadline = time.monotonic() + request.timeout_seconds if request.timeout_seconds > 0 else None
         cache = self.registry.caches[info.plural]
         iterator = stream.__aiter__()
@@ -280,7 +280,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                     return
                 finally:
                     pending = None
-                metrics.WATCH_EVENTS.labels(info.plural, item.type).inc()
+                metrics.child(metrics.WATCH_EVENTS, info.plural, item.type).inc()
                 yield apiserver_pb2.WatchEvent(type=item.type, object=wrap(item.obj))
         except errors.APIError as exc:
             await _abort(context, exc)
@@ -298,7 +298,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                     await pending
             with contextlib.suppress(BaseException):
                 await iterator.aclose()  # type: ignore[attr-defined]
-            metrics.WATCHERS.labels(info.plural).dec()
+            metrics.child(metrics.WATCHERS, info.plural).dec()
 
     # ------------------------------------------------------------------ subresources
 

@@ -103,6 +103,37 @@ class _Watcher:
         self.queue.put_nowait(event)
 
 
+def _bucket(path: str) -> str | None:
+    """The first two segments of a key or prefix ("/registry/pods/"), None if it has fewer."""
+    parts = path.split("/", 3)
+    return "/".join(parts[:3]) + "/" if len(parts) == 4 else None
+
+
+class _Watchers:
+    """The live watchers, filed by the first two segments of their prefix: a write to a pod then
+    visits the pod watchers (and any wider ones), not the watch of every kind."""
+
+    def __init__(self) -> None:
+        self._by_bucket: dict[str | None, set[_Watcher]] = {}
+
+    def add(self, watcher: _Watcher) -> None:
+        self._by_bucket.setdefault(_bucket(watcher.prefix), set()).add(watcher)
+
+    def discard(self, watcher: _Watcher) -> None:
+        self._by_bucket.get(_bucket(watcher.prefix), set()).discard(watcher)
+
+    def for_key(self, key: str) -> list[_Watcher]:
+        """Every watcher whose prefix could match `key` (they still check it themselves)."""
+        found = list(self._by_bucket.get(None, ()))
+        bucket = _bucket(key)
+        if bucket is not None:
+            found.extend(self._by_bucket.get(bucket, ()))
+        return found
+
+    def all(self) -> list[_Watcher]:
+        return [w for watchers in self._by_bucket.values() for w in watchers]
+
+
 class WatcherTooSlowError(Exception):
     """The watcher fell too far behind; re-watch from the last revision it saw."""
 
@@ -127,7 +158,7 @@ class SQLiteStorage(Storage):
         )
         self._writer: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._watchers: set[_Watcher] = set()
+        self._watchers = _Watchers()
         self._open_lock = asyncio.Lock()
         # The newest revision whose change has been published to watchers (and so acknowledged).
         self._published = 0
@@ -230,7 +261,7 @@ class SQLiteStorage(Storage):
             if event is None:
                 continue
             self._published = event.revision
-            for watcher in list(self._watchers):
+            for watcher in self._watchers.for_key(event.kv.key):
                 watcher.offer(event)
         for future, event, error in outcomes:
             if future.done():  # the caller went away; the write happened regardless
@@ -370,7 +401,7 @@ class SQLiteStorage(Storage):
         """Tell the progress watchers on `prefix` the store's revision, after the changes queued
         for them: once they read it they have seen every change up to that revision."""
         marker = StoreEvent(EventType.PROGRESS, KeyValue(prefix, b"", self._published, 0), None)
-        for watcher in list(self._watchers):
+        for watcher in self._watchers.for_key(prefix):
             if watcher.progress and watcher.prefix == prefix and not watcher.overflowed:
                 watcher._put(marker)
         return True
@@ -443,6 +474,6 @@ class SQLiteStorage(Storage):
         if self._inline_conn is not None:
             self._inline_conn.close()
             self._inline_conn = None
-        for watcher in list(self._watchers):
+        for watcher in self._watchers.all():
             watcher.queue.put_nowait(None)
         self._reader.shutdown(wait=True)

@@ -113,3 +113,26 @@ async def test_current_revision_is_known_without_a_read(tmp_path: Path) -> None:
     assert (await reopened.create("/k/3", b"v")).mod_revision == 4
     assert await reopened.current_revision() == 4
     await reopened.close()
+
+
+async def test_watchers_of_every_prefix_width_see_exactly_their_keys(store: SQLiteStorage) -> None:
+    prefixes = ["/registry/", "/registry/pods/", "/registry/pods/default/", "/registry/po", "/other/"]
+    watches = {prefix: store.watch(prefix, 1) for prefix in prefixes}
+    # Start every watch before the writes, so the changes arrive live, not from the history.
+    firsts = {prefix: asyncio.ensure_future(anext(watch)) for prefix, watch in watches.items()}
+    await asyncio.sleep(0.1)
+    keys = [
+        "/registry/pods/default/a",
+        "/registry/pods/kube-system/b",
+        "/registry/services/default/c",
+        "/other/d",
+    ]
+    for key in keys:
+        await store.create(key, b"v")
+    for prefix, watch in watches.items():
+        wanted = [k for k in keys if k.startswith(prefix)]
+        seen = [(await asyncio.wait_for(firsts[prefix], 5)).kv.key]
+        while len(seen) < len(wanted):
+            seen.append((await asyncio.wait_for(anext(watch), 5)).kv.key)
+        assert seen == wanted, prefix
+        await watch.aclose()  # type: ignore[attr-defined]
