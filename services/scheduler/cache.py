@@ -179,6 +179,34 @@ class Cache:
         self._place(pod, pod.node_name)
         self.remove_nominated(pod.key)
 
+    def confirm(self, previous: core_pb2.Pod, pod: core_pb2.Pod) -> bool:
+        """The informer's update of a pod this cache assumed, when it is the binding write and
+        nothing else: keep the PodInfo parsed for the cycle (only the node and the object
+        change), so a bound pod is not parsed twice and its node keeps its generation (nothing
+        the cycle reads of it changed). False: the caller adds the pod the ordinary way.
+
+        The binding is the only write that sets spec.nodeName and it changes nothing the cache
+        reads besides the node; `previous` being the very object the PodInfo was parsed from
+        proves no other write came between. Labels, deletion and start time are checked too,
+        for a relist that folds several writes into one update."""
+        key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        info = self.pods.get(key)
+        if (
+            key not in self.assumed
+            or info is None
+            or info.pod is not previous
+            or info.uid != pod.metadata.uid
+            or self.pod_node.get(key) != pod.spec.node_name
+            or pod.metadata.HasField("deletion_timestamp")
+            or pod.status.HasField("start_time")
+            or info.labels != dict(pod.metadata.labels)
+        ):
+            return False
+        del self.assumed[key]
+        info.pod, info.node_name = pod, pod.spec.node_name
+        self.remove_nominated(key)
+        return True
+
     def remove_pod(self, key: str) -> PodInfo | None:
         self.assumed.pop(key, None)
         self.remove_nominated(key)

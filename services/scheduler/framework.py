@@ -244,18 +244,11 @@ class Framework:
         return ScheduleResult(self._select(feasible, base).name, examined, len(feasible))
 
     def _select(self, nodes: list[NodeInfo], totals: list[int]) -> NodeInfo:
-        """Highest total; ties broken uniformly at random (reservoir sampling, one pass)."""
-        best = totals[0]
-        chosen = nodes[0]
-        ties = 1
-        for node, total in zip(nodes[1:], totals[1:], strict=True):
-            if total > best:
-                best, chosen, ties = total, node, 1
-            elif total == best:
-                ties += 1
-                if self.rng.randrange(ties) == 0:
-                    chosen = node
-        return chosen
+        """Highest total; ties broken uniformly at random. Identical nodes tie by the hundred, so
+        the best are gathered in one C-level pass and the RNG is drawn once, not once per tie."""
+        best = max(totals)
+        ties = [i for i, total in enumerate(totals) if total == best]
+        return nodes[ties[self.rng.randrange(len(ties))] if len(ties) > 1 else ties[0]]
 
     def scores_for(self, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         """Total scores of the given (feasible) nodes, uncached: for tests and tooling."""

@@ -72,6 +72,11 @@ class Scheduler:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reported = (0, 0, 0, 0)
         self.synced = asyncio.Event()
+        # The children the per-pod path touches, looked up once (labels() hashes and locks).
+        self._scheduled_attempts = metrics.SCHEDULE_ATTEMPTS.labels("scheduled", self.name)
+        self._scheduled_duration = metrics.ATTEMPT_DURATION.labels("scheduled", self.name)
+        self._binding_duration = metrics.BINDING_DURATION.labels(self.name)
+        self._e2e_latency = metrics.E2E_LATENCY.labels(self.name)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,7 +203,8 @@ class Scheduler:
                 if self.cache.remove_pod(key) is not None:
                     self.queue.move_all("AssignedPodDelete")
             else:
-                self.cache.add_pod(pod_info(pod))
+                if not self.cache.confirm(old, pod):
+                    self.cache.add_pod(pod_info(pod))
                 if not old.spec.node_name:
                     self._move_for_affinity(pod)
             return
@@ -330,8 +336,8 @@ class Scheduler:
             self.queue.add_backoff(queued)
             return
         elapsed = time.perf_counter() - started
-        metrics.SCHEDULE_ATTEMPTS.labels("scheduled", self.name).inc()
-        metrics.ATTEMPT_DURATION.labels("scheduled", self.name).observe(elapsed)
+        self._scheduled_attempts.inc()
+        self._scheduled_duration.observe(elapsed)
         self.cache.assume(info, result.node)
         self.in_flight[info.key] = queued
         await self.binder.bind(info, result.node)
@@ -342,9 +348,9 @@ class Scheduler:
         queued = self.in_flight.pop(info.key, None)
         self.cache.finish_binding(info.key)
         self.scheduled += 1
-        metrics.BINDING_DURATION.labels(self.name).observe(elapsed)
+        self._binding_duration.observe(elapsed)
         if queued is not None:
-            metrics.E2E_LATENCY.labels(self.name).observe(max(time.monotonic() - queued.initial, 0.0))
+            self._e2e_latency.observe(max(time.monotonic() - queued.initial, 0.0))
         self.recorder.event(
             info.pod, NORMAL, "Scheduled", f"Successfully assigned {info.namespace}/{info.name} to {node}"
         )

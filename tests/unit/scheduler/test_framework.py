@@ -122,3 +122,14 @@ def test_node_removed_and_changed() -> None:
     with pytest.raises(FitError) as error:
         fw.schedule(info(pod))
     assert error.value.num_nodes == 1
+
+
+def test_ties_are_broken_uniformly_among_the_best_nodes_only() -> None:
+    cache = cluster([make_node(f"n{i}") for i in range(5)])
+    fw = framework(cache)
+    nodes = list(cache.node_list)
+    totals = [5, 9, 9, 3, 9]
+    picks = [fw._select(nodes, totals).name for _ in range(600)]
+    assert set(picks) == {"n1", "n2", "n4"}
+    assert all(150 < picks.count(name) < 250 for name in ("n1", "n2", "n4"))
+    assert fw._select(nodes, [1, 2, 7, 3, 4]).name == "n2"
