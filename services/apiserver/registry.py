@@ -252,13 +252,14 @@ class Registry:
         label_selector: str = "",
         field_selector: str = "",
         resource_version: str = "",
-    ) -> AsyncIterator[WatchItem]:
+    ) -> AsyncIterator[builtins.list[WatchItem]]:
+        """The watch's events in order, in batches of those that were ready together."""
         flt = self._filter(info, namespace, label_selector, field_selector)
         cache = self.caches[info.plural]
         after = None if resource_version in ("", "0") else _parse_revision(resource_version)
         try:
-            async for event in cache.watch(flt, after):
-                yield WatchItem(event.type, event.obj)
+            async for batch in cache.watch(flt, after):
+                yield [WatchItem(event.type, event.obj) for event in batch]
             return
         except TooOldError:
             assert after is not None
@@ -266,7 +267,7 @@ class Registry:
         if after < compacted:
             raise errors.expired(f"too old resource version: {after} ({compacted})")
         async for item in self._watch_storage(info, flt, after):
-            yield item
+            yield [item]
 
     async def _watch_storage(self, info: KindInfo, flt: Filter, after: int) -> AsyncIterator[WatchItem]:
         """History older than the cache's window, straight from storage."""

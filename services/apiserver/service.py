@@ -43,6 +43,8 @@ log = structlog.get_logger("apiserver")
 Context = grpc.aio.ServicerContext[Any, Any]
 _T = TypeVar("_T")
 BOOKMARK_INTERVAL_SECONDS = 60.0
+# A WatchEventBatch message holds events up to about this many bytes (the limit is 64 MiB).
+WATCH_BATCH_BYTES = 4 * 1024 * 1024
 _SCALABLE = ("replicationcontrollers", "replicasets", "deployments", "statefulsets")
 
 
@@ -241,6 +243,30 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         request: apiserver_pb2.WatchRequest,
         context: Context,
     ) -> AsyncIterator[apiserver_pb2.WatchEvent]:
+        async for batch in self._watch(request, context):
+            for event in batch:
+                yield event
+
+    async def WatchBatches(
+        self,
+        request: apiserver_pb2.WatchRequest,
+        context: Context,
+    ) -> AsyncIterator[apiserver_pb2.WatchEventBatch]:
+        async for batch in self._watch(request, context):
+            message = apiserver_pb2.WatchEventBatch()
+            size = 0
+            for event in batch:
+                if size >= WATCH_BATCH_BYTES:  # keep each message well under the size limit
+                    yield message
+                    message, size = apiserver_pb2.WatchEventBatch(), 0
+                message.events.append(event)
+                size += event.ByteSize()
+            yield message
+
+    async def _watch(
+        self, request: apiserver_pb2.WatchRequest, context: Context
+    ) -> AsyncIterator[list[apiserver_pb2.WatchEvent]]:
+        """The watch both RPCs serve: batches of events, bookmarks while idle, the timeout."""
         try:
             info = resolve(request.resource)
             self.guard.check(context, "watch", info, request.namespace, field_selector=request.field_selector)
@@ -261,27 +287,34 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         pending: asyncio.Task[Any] | None = None
         try:
             while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(iterator.__anext__())
                 wait = BOOKMARK_INTERVAL_SECONDS if request.allow_watch_bookmarks else None
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return
                     wait = remaining if wait is None else min(wait, remaining)
-                done, _ = await asyncio.wait({pending}, timeout=wait)
-                if not done:
-                    if request.allow_watch_bookmarks:
-                        yield _bookmark(info, cache.revision)
-                    continue
-                try:
-                    item = pending.result()
-                except StopAsyncIteration:
-                    return
-                finally:
-                    pending = None
-                metrics.child(metrics.WATCH_EVENTS, info.plural, item.type).inc()
-                yield apiserver_pb2.WatchEvent(type=item.type, object=wrap(item.obj))
+                if wait is None:  # nothing to do while idle: just wait for the next batch
+                    try:
+                        items = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        return
+                else:  # the batch races the idle timer, and survives it
+                    if pending is None:
+                        pending = asyncio.ensure_future(iterator.__anext__())
+                    done, _ = await asyncio.wait({pending}, timeout=wait)
+                    if not done:
+                        if request.allow_watch_bookmarks:
+                            yield [_bookmark(info, cache.revision)]
+                        continue
+                    try:
+                        items = pending.result()
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        pending = None
+                for item in items:
+                    metrics.child(metrics.WATCH_EVENTS, info.plural, item.type).inc()
+                yield [apiserver_pb2.WatchEvent(type=item.type, object=wrap(item.obj)) for item in items]
         except errors.APIError as exc:
             await _abort(context, exc)
         except Exception as exc:

@@ -8,6 +8,7 @@ thousand watchers cost one storage watch, and a list is a walk over a dict.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,8 @@ log = structlog.get_logger("watchcache")
 
 DEFAULT_CAPACITY = 10_000
 WATCHER_QUEUE_LIMIT = 10_000
+# Events a watcher takes from its queue at once.
+MAX_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -204,8 +207,12 @@ class WatchCache:
         items.sort(key=lambda o: (o.metadata.namespace, o.metadata.name))  # type: ignore[attr-defined]
         return items, self.revision
 
-    async def watch(self, flt: Filter, after: int | None) -> AsyncIterator[CacheEvent]:
-        """Events after revision `after`; None means "the current state as ADDED, then changes"."""
+    async def watch(self, flt: Filter, after: int | None) -> AsyncIterator[builtins.list[CacheEvent]]:
+        """Events after revision `after`; None means "the current state as ADDED, then changes".
+
+        They come in batches: the events already queued when the watcher is served go together,
+        at most MAX_BATCH of them, so a busy watch costs one wake-up (and one message) for many
+        events."""
         await self._ready.wait()
         watcher = _Watcher(flt)
         if after is None:
@@ -219,23 +226,39 @@ class WatchCache:
             revision = max(self.revision, after)
         self._watchers.add(watcher)
         try:
-            for event in backlog:
-                translated = self._translate(event, flt)
-                if translated is not None:
-                    yield translated
+            for start in range(0, len(backlog), MAX_BATCH):
+                batch = self._translate_all(backlog[start : start + MAX_BATCH], flt, 0)
+                if batch:
+                    yield batch
             while True:
-                event_or_none = await watcher.queue.get()
-                if event_or_none is None:
+                # Wait for one event, then take every event already queued behind it.
+                ready = [await watcher.queue.get()]
+                while len(ready) < MAX_BATCH and not watcher.queue.empty():
+                    ready.append(watcher.queue.get_nowait())
+                closed = None in ready
+                events = [e for e in ready if e is not None]
+                batch = self._translate_all(events, flt, revision)
+                if batch:
+                    yield batch
+                if closed:
                     raise WatchClosedError(
                         "watch closed by the server; re-watch from the last resourceVersion"
                     )
-                if event_or_none.revision <= revision:
-                    continue
-                translated = self._translate(event_or_none, flt)
-                if translated is not None:
-                    yield translated
         finally:
             self._watchers.discard(watcher)
+
+    @classmethod
+    def _translate_all(
+        cls, events: builtins.list[CacheEvent], flt: Filter, after: int
+    ) -> builtins.list[CacheEvent]:
+        """The events after revision `after` as this watcher's filter sees them."""
+        out = []
+        for event in events:
+            if event.revision > after:
+                translated = cls._translate(event, flt)
+                if translated is not None:
+                    out.append(translated)
+        return out
 
     @staticmethod
     def _translate(event: CacheEvent, flt: Filter) -> CacheEvent | None:

@@ -76,6 +76,8 @@ class Client:
         self.channel = channel
         self.stub = apiserver_pb2_grpc.APIStub(channel)
         self.timeout = timeout
+        # Whether the apiserver serves WatchBatches: None until a watch finds out.
+        self._batched_watch: bool | None = None
 
     @classmethod
     def connect(cls, address: str, *, timeout: float = 30.0) -> Client:
@@ -231,6 +233,20 @@ class Client:
             allow_watch_bookmarks=bookmarks,
             timeout_seconds=timeout_seconds,
         )
+        if self._batched_watch is not False:
+            batches = self.stub.WatchBatches(request)
+            try:
+                async for batch in batches:
+                    self._batched_watch = True
+                    for event in batch.events:
+                        yield WatchEvent(event.type, unwrap(event.object))
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is not grpc.StatusCode.UNIMPLEMENTED or self._batched_watch:
+                    raise from_rpc_error(exc) from None
+                self._batched_watch = False  # an apiserver from before WatchBatches
+            finally:
+                batches.cancel()
         call = self.stub.Watch(request)
         try:
             async for event in call:

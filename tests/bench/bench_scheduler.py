@@ -39,15 +39,11 @@ from services.scheduler.cache import Cache
 from services.scheduler.config import SchedulerConfig
 from services.scheduler.framework import FitError, Framework
 from services.scheduler.podinfo import pod_info
+from tests.bench.grpc_floor import cpu_seconds
+from tests.bench.grpc_floor import measure as measure_grpc_floor
 from tests.integration.apiserver.process import ApiserverProcess, free_port
 
 KUBE_THRESHOLD = 680.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def hollow_node(i: int, zones: int = 10) -> core_pb2.Node:
@@ -304,10 +300,21 @@ async def e2e_run(nodes: int, pods: int, budget: float, synchronous: str) -> Non
             apiserver.stop()
 
 
+# API calls each scheduled pod costs the apiserver: the create, the binding, the Scheduled Event.
+CALLS_PER_POD = 3
+
+
 def phase_e2e(args: argparse.Namespace) -> None:
     print(
         f"\n## 4. End to end: apiserver (SQLite, synchronous={args.sqlite_synchronous}) and scheduler as"
         f" processes, {args.pods} pods created 64 at a time while the scheduler runs"
+    )
+    floor = measure_grpc_floor()
+    print(
+        f"floor, same run: a bare gRPC server spends {floor.server_cpu_ms:.3f} ms CPU per call"
+        f" ({floor.calls_per_second:.0f} calls/s); {CALLS_PER_POD} calls per pod make"
+        f" {CALLS_PER_POD * floor.server_cpu_ms:.2f} ms/pod, at most"
+        f" {1000 / (CALLS_PER_POD * floor.server_cpu_ms):.0f} pods/s for a one-process apiserver doing nothing else"
     )
     print(
         f"{'nodes':>6} {'bound':>12} {'pods/s':>9} {'bind rate':>11} {'create/s':>10} {'nodes/s':>9} {'vs 680':>10}"

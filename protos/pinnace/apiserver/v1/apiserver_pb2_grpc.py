@@ -76,6 +76,11 @@ class APIStub:
                 request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.SerializeToString,
                 response_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEvent.FromString,
                 _registered_method=True)
+        self.WatchBatches = channel.unary_stream(
+                '/pinnace.apiserver.v1.API/WatchBatches',
+                request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.SerializeToString,
+                response_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEventBatch.FromString,
+                _registered_method=True)
         self.Bind = channel.unary_unary(
                 '/pinnace.apiserver.v1.API/Bind',
                 request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.BindRequest.SerializeToString,
@@ -157,6 +162,14 @@ class APIServicer:
 
     def Watch(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchBatches(self, request, context):
+        """The same watch, the same events in the same order, with the events that are ready together
+        sent in one message. Clients use it and fall back to Watch on an apiserver without it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -244,6 +257,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Watch,
                     request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.FromString,
                     response_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEvent.SerializeToString,
+            ),
+            'WatchBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBatches,
+                    request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.FromString,
+                    response_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEventBatch.SerializeToString,
             ),
             'Bind': grpc.unary_unary_rpc_method_handler(
                     servicer.Bind,
@@ -492,6 +510,33 @@ class API:
             '/pinnace.apiserver.v1.API/Watch',
             pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.SerializeToString,
             pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pinnace.apiserver.v1.API/WatchBatches',
+            pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.SerializeToString,
+            pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEventBatch.FromString,
             options,
             channel_credentials,
             insecure,
