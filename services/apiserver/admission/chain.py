@@ -58,30 +58,42 @@ class AdmissionPlugin:
         """The object is gone from storage: release what it held."""
 
 
+def _overrides(plugin: AdmissionPlugin, hook: str) -> bool:
+    return getattr(type(plugin), hook) is not getattr(AdmissionPlugin, hook)
+
+
 class AdmissionChain:
     def __init__(self, plugins: list[AdmissionPlugin]) -> None:
         self.plugins = plugins
+        # Each hook runs only the plugins that implement it: every write passes through here.
+        self._hooked = {
+            hook: [p for p in plugins if _overrides(p, hook)]
+            for hook in ("admit", "validate", "rollback", "committed", "committed_delete")
+        }
 
     async def admit(self, attrs: Attributes) -> None:
         done: list[AdmissionPlugin] = []
         try:
-            for plugin in self.plugins:
+            for plugin in self._hooked["admit"]:
                 await plugin.admit(attrs)
                 done.append(plugin)
-            for plugin in self.plugins:
+            for plugin in self._hooked["validate"]:
                 await plugin.validate(attrs)
         except BaseException:
             await self.rollback(attrs, done)
             raise
 
     async def rollback(self, attrs: Attributes, plugins: list[AdmissionPlugin] | None = None) -> None:
-        for plugin in reversed(plugins if plugins is not None else self.plugins):
-            await plugin.rollback(attrs)
+        """Undo, newest first, what the plugins that admitted took (all of them by default)."""
+        admitted = plugins if plugins is not None else self.plugins
+        for plugin in reversed(admitted):
+            if _overrides(plugin, "rollback"):
+                await plugin.rollback(attrs)
 
     async def committed(self, attrs: Attributes) -> None:
-        for plugin in self.plugins:
+        for plugin in self._hooked["committed"]:
             await plugin.committed(attrs)
 
     async def committed_delete(self, attrs: Attributes, last: Message) -> None:
-        for plugin in self.plugins:
+        for plugin in self._hooked["committed_delete"]:
             await plugin.committed_delete(attrs, last)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import structlog
@@ -109,8 +110,12 @@ def _bearer_token(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def _from_certificate(pem: bytes) -> UserInfo:
-    """The TLS layer already verified the chain against the client CA; read the identity."""
+    """The TLS layer already verified the chain against the client CA; read the identity.
+
+    Remembered per certificate: a client sends the same one on every request, and parsing it
+    costs more than the rest of authentication. UserInfo is immutable."""
     try:
         cert = x509.load_pem_x509_certificate(pem)
         name, groups = pki.identity_of(cert)
