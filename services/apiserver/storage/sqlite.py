@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -248,9 +249,10 @@ class SQLiteStorage(Storage):
                     outcomes.append((future, None, exc))
             conn.execute("COMMIT")
             self.commits += 1
-        except sqlite3.Error as exc:  # no write of the group happened: each may be retried
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        except Exception as exc:  # no write of the group happened: each may be retried
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             error = StorageUnavailableError(f"sqlite: {exc}")
             return [(future, None, error) for _, future in group]
         return outcomes

@@ -85,6 +85,17 @@ async def test_a_failed_transaction_applies_none_of_its_writes(store: SQLiteStor
     assert (await store.create("/k/after", b"v")).mod_revision > before
 
 
+async def test_a_write_that_breaks_unexpectedly_fails_its_group_and_the_writer_goes_on(
+    store: SQLiteStorage,
+) -> None:
+    def buggy(conn: sqlite3.Connection) -> StoreEvent | None:
+        raise TypeError("a bug in a write")
+
+    with pytest.raises(StorageUnavailableError, match="a bug in a write"):
+        await store._write(buggy)
+    assert (await store.create("/k/next", b"v")).key == "/k/next"
+
+
 async def test_progress_reaches_only_progress_watchers_after_their_changes(store: SQLiteStorage) -> None:
     await store.create("/a/1", b"v")
     progress_watch = store.watch("/b/", 1, progress=True)
