@@ -1,17 +1,22 @@
 """An event recorder, as client-go's record.EventRecorder: components report what they did
 or failed to do as Event objects a user reads with `describe`.
 
-Recording never blocks or fails the caller: events go to a bounded queue drained by one
-background task, and are dropped (with a log line) when the apiserver is slow. Repeats of the
-same (object, type, reason, message) are aggregated into one Event whose count and
-lastTimestamp grow, so a controller retrying every second does not flood the store."""
+Recording never blocks or fails the caller: events go to a bounded queue drained by a few
+background writers, several writes in flight at once (as client-go's events broadcaster, which
+writes each event from its own goroutine), so a component recording an event per object keeps
+up with an apiserver whose writes wait for a commit. When the apiserver is slower still, events
+are dropped (logged at most every few seconds with the count, so dropping costs nothing). Each
+event is stamped when it is recorded, not when it is written. Repeats of the same (object,
+type, reason, message) are aggregated into one Event whose count and lastTimestamp grow, so a
+controller retrying every second does not flood the store; the repeats of one Event are written
+one after the other, in order."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import structlog
@@ -28,11 +33,19 @@ log = structlog.get_logger("events")
 NORMAL = "Normal"
 WARNING = "Warning"
 _CACHE_SIZE = 4096
+# Writes in flight at most (client-go's events broadcaster does not bound them at all); as many
+# as the scheduler's bindings in flight, each of which ends in a Scheduled Event. Writers are
+# started only as the backlog grows, so a component that records little keeps one.
+DEFAULT_PARALLEL_WRITES = 64
+# At most one "events dropped" log line per this many seconds.
+DROP_LOG_SECONDS = 10.0
+
+_Key = tuple[str, ...]
 
 
-def _now() -> Timestamp:
+def _timestamp(nanos: int) -> Timestamp:
     stamp = Timestamp()
-    stamp.FromNanoseconds(time.time_ns() // 1000 * 1000)
+    stamp.FromNanoseconds(nanos // 1000 * 1000)
     return stamp
 
 
@@ -48,62 +61,123 @@ def reference(obj: Message) -> core_pb2.ObjectReference:
     return ref
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Pending:
     ref: core_pb2.ObjectReference
     type: str
     reason: str
     message: str
+    at: int  # time.time_ns() when recorded
+
+    @property
+    def key(self) -> _Key:
+        ref = self.ref
+        return (ref.namespace, ref.kind, ref.name, ref.uid, self.type, self.reason, self.message)
 
 
 class EventRecorder:
-    def __init__(self, client: Client, component: str, host: str = "", queue_size: int = 1000) -> None:
+    def __init__(
+        self,
+        client: Client,
+        component: str,
+        host: str = "",
+        queue_size: int = 1000,
+        parallel: int = DEFAULT_PARALLEL_WRITES,
+    ) -> None:
+        if parallel < 1:
+            raise ValueError(f"parallel must be at least 1, got {parallel}")
         self.client = client
         self.component = component
         self.host = host
+        self.parallel = parallel
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(queue_size)
-        self._cache: OrderedDict[tuple[str, ...], core_pb2.Event] = OrderedDict()
-        self._task: asyncio.Task[None] | None = None
+        self._cache: OrderedDict[_Key, core_pb2.Event] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle = 0  # writers waiting for an event
+        # Keys being written -> repeats recorded meanwhile, written next by the same writer.
+        self._writing: dict[_Key, deque[_Pending]] = {}
         self.dropped = 0
+        self._dropped_unlogged = 0
+        self._drop_logged_at = -DROP_LOG_SECONDS
 
     def event(self, obj: Message | core_pb2.ObjectReference, type_: str, reason: str, message: str) -> None:
         """Record an event about obj (an API object or a reference); never blocks."""
         ref = obj if isinstance(obj, core_pb2.ObjectReference) else reference(obj)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._drain(), name="event-recorder")
         try:
-            self._queue.put_nowait(_Pending(ref, type_, reason, message))
+            self._queue.put_nowait(_Pending(ref, type_, reason, message, time.time_ns()))
         except asyncio.QueueFull:
-            self.dropped += 1
-            log.warning("event dropped: queue full", reason=reason, object=ref.name)
+            self._dropped(reason, ref.name)
+            return
+        if self._tasks and self._tasks[0].done():  # cancelled, or from an event loop now gone
+            self._tasks = [t for t in self._tasks if not t.done()]
+        if len(self._tasks) < self.parallel and self._queue.qsize() > self._idle:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._drain(), name="event-recorder"))
+
+    @property
+    def writers(self) -> int:
+        """Writer tasks started: one per event of backlog, up to `parallel`."""
+        return len(self._tasks)
+
+    def _dropped(self, reason: str, name: str) -> None:
+        self.dropped += 1
+        self._dropped_unlogged += 1
+        now = time.monotonic()
+        if now - self._drop_logged_at >= DROP_LOG_SECONDS:
+            log.warning(
+                "events dropped: queue full", dropped=self._dropped_unlogged, reason=reason, object=name
+            )
+            self._drop_logged_at, self._dropped_unlogged = now, 0
 
     async def flush(self) -> None:
         """Wait until every queued event is written (tests, shutdown)."""
-        if self._task is not None and not self._task.done():
+        if any(not t.done() for t in self._tasks):
             await self._queue.join()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _drain(self) -> None:
         while True:
-            pending = await self._queue.get()
+            self._idle += 1
             try:
-                await self._write(pending)
-            except APIStatusError as exc:
-                log.info("event not written", reason=pending.reason, error=str(exc))
-            except Exception:
-                log.exception("event recorder failed")
+                pending = await self._queue.get()
             finally:
-                self._queue.task_done()
+                self._idle -= 1
+            key = pending.key
+            repeats = self._writing.get(key)
+            if repeats is not None:
+                # Another writer is on this Event: it writes the repeat after its own write.
+                repeats.append(pending)
+                continue
+            repeats = self._writing[key] = deque()
+            try:
+                while True:
+                    await self._write_one(key, pending)
+                    if not repeats:
+                        break
+                    pending = repeats.popleft()
+            finally:
+                del self._writing[key]
+                # Repeats left behind by a cancelled writer are not written: close() drops them.
 
-    async def _write(self, pending: _Pending) -> None:
+    async def _write_one(self, key: _Key, pending: _Pending) -> None:
+        try:
+            await self._write(key, pending)
+        except APIStatusError as exc:
+            log.info("event not written", reason=pending.reason, error=str(exc))
+        except Exception:
+            log.exception("event recorder failed")
+        finally:
+            self._queue.task_done()
+
+    async def _write(self, key: _Key, pending: _Pending) -> None:
         ref = pending.ref
-        key = (ref.namespace, ref.kind, ref.name, ref.uid, pending.type, pending.reason, pending.message)
-        now = _now()
+        now = _timestamp(pending.at)
         cached = self._cache.get(key)
         if cached is not None:
             updated = core_pb2.Event()
@@ -125,7 +199,7 @@ class EventRecorder:
         event.last_timestamp.CopyFrom(now)
         self._remember(key, await self.client.create(event))
 
-    def _remember(self, key: tuple[str, ...], event: core_pb2.Event) -> None:
+    def _remember(self, key: _Key, event: core_pb2.Event) -> None:
         self._cache[key] = event
         self._cache.move_to_end(key)
         while len(self._cache) > _CACHE_SIZE:
