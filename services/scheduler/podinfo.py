@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pinnace.api.core.v1 import core_pb2
 from pinnace.api.meta.v1 import meta_pb2
 from services.machinery import labels
-from services.scheduler.resources import Resources, pod_requests
+from services.scheduler.resources import Resources, pod_requests, requests_cpu_and_memory
 
 _NODE_OPERATORS = {
     "In": labels.Operator.IN,
@@ -176,7 +176,8 @@ def pod_key(pod: core_pb2.Pod) -> str:
 
 def pod_info(pod: core_pb2.Pod) -> PodInfo:
     spec, meta = pod.spec, pod.metadata
-    non_zero = pod_requests(spec, non_zero=True)
+    request = pod_requests(spec)
+    non_zero = request if requests_cpu_and_memory(spec) else pod_requests(spec, non_zero=True)
     ports = tuple(
         (p.host_ip or WILDCARD_IP, p.protocol or "TCP", p.host_port)
         for c in spec.containers
@@ -210,7 +211,7 @@ def pod_info(pod: core_pb2.Pod) -> PodInfo:
         priority=spec.priority if spec.HasField("priority") else 0,
         creation=meta.creation_timestamp.seconds + meta.creation_timestamp.nanos / 1e9,
         terminating=meta.HasField("deletion_timestamp"),
-        request=pod_requests(spec),
+        request=request,
         non_zero_cpu=non_zero.milli_cpu,
         non_zero_memory=non_zero.memory,
         host_ports=ports,

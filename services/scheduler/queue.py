@@ -18,7 +18,7 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, ValuesView
 from dataclasses import dataclass
 
 from services.scheduler.podinfo import PodInfo
@@ -59,6 +59,9 @@ class SchedulingQueue:
         self.max_unschedulable = max_unschedulable
         self.clock = clock
         self.pods: dict[str, QueuedPod] = {}
+        # The unschedulable ones, so the checks made on every pop and every move visit only
+        # them, not a backlog of thousands of active pods.
+        self._parked: dict[str, QueuedPod] = {}
         self._active: list[tuple[int, float, int, QueuedPod]] = []
         self._backoff: list[tuple[float, int, QueuedPod]] = []
         self._seq = itertools.count()
@@ -78,6 +81,10 @@ class SchedulingQueue:
     def __len__(self) -> int:
         return len(self.pods)
 
+    def parked(self) -> ValuesView[QueuedPod]:
+        """The unschedulable pods (those a move_all would retry); a live view, not a copy."""
+        return self._parked.values()
+
     # ------------------------------------------------------------------ internals
 
     def backoff_duration(self, queued: QueuedPod) -> float:
@@ -85,6 +92,7 @@ class SchedulingQueue:
         return float(min(self.initial_backoff * 2.0**exponent, self.max_backoff))
 
     def _push_active(self, queued: QueuedPod) -> None:
+        self._parked.pop(queued.key, None)
         queued.where = ACTIVE
         queued.seq = next(self._seq)
         info = queued.info
@@ -92,6 +100,7 @@ class SchedulingQueue:
         self._wakeup.set()
 
     def _push_backoff(self, queued: QueuedPod) -> None:
+        self._parked.pop(queued.key, None)
         queued.where = BACKOFF
         queued.seq = next(self._seq)
         heapq.heappush(self._backoff, (queued.failed_at + self.backoff_duration(queued), queued.seq, queued))
@@ -107,8 +116,8 @@ class SchedulingQueue:
             _, seq, queued = heapq.heappop(self._backoff)
             if queued.where == BACKOFF and queued.seq == seq and self.pods.get(queued.key) is queued:
                 self._push_active(queued)
-        for queued in list(self.pods.values()):
-            if queued.where == UNSCHEDULABLE and now - queued.failed_at > self.max_unschedulable:
+        for queued in list(self._parked.values()):
+            if now - queued.failed_at > self.max_unschedulable:
                 self._requeue(queued)
 
     def _requeue(self, queued: QueuedPod) -> None:
@@ -145,16 +154,15 @@ class SchedulingQueue:
 
     def delete(self, key: str) -> None:
         self.pods.pop(key, None)
+        self._parked.pop(key, None)
 
     def move_all(self, event: str = "") -> int:
         """Something that could make parked pods fit happened: retry them (after back-off)."""
         self.move_request_cycle = self.cycle
-        moved = 0
-        for queued in list(self.pods.values()):
-            if queued.where == UNSCHEDULABLE:
-                self._requeue(queued)
-                moved += 1
-        return moved
+        parked = list(self._parked.values())
+        for queued in parked:
+            self._requeue(queued)
+        return len(parked)
 
     # ------------------------------------------------------------------ scheduler side
 
@@ -177,7 +185,7 @@ class SchedulingQueue:
             timeout = None
             if self._backoff:
                 timeout = max(self._backoff[0][0] - self.clock(), 0.001)
-            if any(q.where == UNSCHEDULABLE for q in self.pods.values()):
+            if self._parked:
                 timeout = min(timeout or 1.0, 1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
@@ -192,6 +200,7 @@ class SchedulingQueue:
             self._push_backoff(queued)
         else:
             queued.where = UNSCHEDULABLE
+            self._parked[queued.key] = queued
 
     def add_backoff(self, queued: QueuedPod) -> None:
         """An error (a failed binding, an API error): retry after the back-off."""

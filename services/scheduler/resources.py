@@ -102,3 +102,14 @@ def pod_requests(spec: core_pb2.PodSpec, *, non_zero: bool = False) -> Resources
     if spec.overhead:
         total.add(Resources.from_map(spec.overhead))
     return total
+
+
+def requests_cpu_and_memory(spec: core_pb2.PodSpec) -> bool:
+    """Every container and init container requests both cpu and memory: the non-zero sum is
+    then the plain sum, and need not be computed again."""
+    for containers in (spec.containers, spec.init_containers):
+        for container in containers:
+            requests = container.resources.requests
+            if CPU not in requests or MEMORY not in requests:
+                return False
+    return True

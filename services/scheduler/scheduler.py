@@ -224,7 +224,7 @@ class Scheduler:
 
     def _move_for_affinity(self, pod: core_pb2.Pod) -> None:
         """A newly placed pod can satisfy a parked pod's required affinity."""
-        if any(q.info.required_affinity for q in self.queue.pods.values()):
+        if any(q.info.required_affinity for q in self.queue.parked()):
             self.queue.move_all("AssignedPodAdd")
 
     def _node_added(self, node: core_pb2.Node) -> None:

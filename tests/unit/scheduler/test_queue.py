@@ -112,3 +112,31 @@ async def test_pop_waits_and_close_stops_it() -> None:
         await asyncio.wait_for(closing, 1)
     except Exception as exc:
         assert type(exc).__name__ == "ShutDownError"
+
+
+async def test_the_parked_set_follows_every_way_out_of_unschedulable() -> None:
+    clock = Clock()
+    queue = SchedulingQueue(clock=clock, max_unschedulable=60)
+    for name in ("moved", "deleted", "changed", "waited", "other"):
+        queue.add(info(make_pod(name)))
+    popped = {}
+    for _ in range(5):
+        queued = await queue.pop()
+        popped[queued.info.name] = queued
+        queue.add_unschedulable(queued, queue.cycle)
+    assert sorted(q.info.name for q in queue.parked()) == ["changed", "deleted", "moved", "other", "waited"]
+    queue.delete("default/deleted")
+    queue.update(info(make_pod("changed", cpu="1")))
+    assert sorted(q.info.name for q in queue.parked()) == ["moved", "other", "waited"]
+    # The changed pod is retried after its back-off (it failed a moment ago).
+    assert queue.sizes() == {ACTIVE: 0, BACKOFF: 1, UNSCHEDULABLE: 3}
+    # Parked too long: back to active at the next flush, the others stay.
+    popped["waited"].failed_at -= 61
+    queue.flush()
+    assert sorted(q.info.name for q in queue.parked()) == ["moved", "other"]
+    assert queue.move_all("NodeAdd") == 2
+    assert not list(queue.parked())
+    clock.now += 11
+    names = {(await asyncio.wait_for(queue.pop(), 1)).info.name for _ in range(4)}
+    assert names == {"changed", "waited", "moved", "other"}
+    assert len(queue) == 0
