@@ -163,7 +163,10 @@ class EventRecorder:
                     pending = repeats.popleft()
             finally:
                 del self._writing[key]
-                # Repeats left behind by a cancelled writer are not written: close() drops them.
+                # Repeats left behind by a cancelled writer (close) are dropped, and counted
+                # as done so a later flush() does not wait for them.
+                for _ in repeats:
+                    self._queue.task_done()
 
     async def _write_one(self, key: _Key, pending: _Pending) -> None:
         try:

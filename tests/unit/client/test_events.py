@@ -118,3 +118,22 @@ async def test_a_component_recording_little_keeps_one_writer(client: Client) -> 
 async def test_parallel_below_one_is_refused(client: Client) -> None:
     with pytest.raises(ValueError, match="parallel must be at least 1, got 0"):
         EventRecorder(client, "tester", parallel=0)
+
+
+async def test_a_recorder_closed_mid_write_flushes_again_after_a_restart(client: Client) -> None:
+    gated = GatedClient(client, open_at=99)
+    recorder = EventRecorder(gated, "tester", parallel=2)  # type: ignore[arg-type]
+    for _ in range(3):
+        recorder.event(_ref("busy"), NORMAL, "BackOff", "Back-off restarting failed container")
+    # One writer takes the first and waits at the gate; the other sets the repeats aside for it.
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert gated.in_flight == 1 and recorder._queue.qsize() == 0
+    await recorder.close()
+    gated.gate.set()
+    recorder.event(_ref("later"), NORMAL, "Pulled", "image pulled")
+    try:
+        await asyncio.wait_for(recorder.flush(), 10)
+    finally:
+        await recorder.close()
+    assert [e.involved_object.name for e in await _events(client)] == ["later"]
