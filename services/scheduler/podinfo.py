@@ -174,51 +174,36 @@ def pod_key(pod: core_pb2.Pod) -> str:
     return f"{pod.metadata.namespace}/{pod.metadata.name}"
 
 
-def pod_info(pod: core_pb2.Pod) -> PodInfo:
-    spec, meta = pod.spec, pod.metadata
-    request = pod_requests(spec)
-    non_zero = request if requests_cpu_and_memory(spec) else pod_requests(spec, non_zero=True)
-    ports = tuple(
-        (p.host_ip or WILDCARD_IP, p.protocol or "TCP", p.host_port)
-        for c in spec.containers
-        for p in c.ports
-        if p.host_port > 0
-    )
-    affinity = spec.affinity
+_NO_TERMS: tuple[AffinityTerm, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Affinity:
+    required_node_terms: tuple[NodeSelectorTerm, ...] | None = None
+    preferred_node_terms: tuple[tuple[int, NodeSelectorTerm], ...] = ()
+    required_affinity: tuple[AffinityTerm, ...] = _NO_TERMS
+    required_anti_affinity: tuple[AffinityTerm, ...] = _NO_TERMS
+    preferred_affinity: tuple[AffinityTerm, ...] = _NO_TERMS
+    preferred_anti_affinity: tuple[AffinityTerm, ...] = _NO_TERMS
+
+
+_NO_AFFINITY = _Affinity()
+
+
+def _affinity(affinity: core_pb2.Affinity, ns: str) -> _Affinity:
     node_aff = affinity.node_affinity
-    required = (
-        node_selector_terms(node_aff.required_during_scheduling_ignored_during_execution)
-        if node_aff.HasField("required_during_scheduling_ignored_during_execution")
-        else None
-    )
-    preferred = tuple(
-        (p.weight, node_selector_term(p.preference))
-        for p in node_aff.preferred_during_scheduling_ignored_during_execution
-        if p.weight
-    )
-    ns = meta.namespace
     pa, paa = affinity.pod_affinity, affinity.pod_anti_affinity
-    owner = next((o.uid for o in meta.owner_references if o.controller), "")
-    return PodInfo(
-        pod=pod,
-        key=f"{ns}/{meta.name}",
-        uid=meta.uid,
-        namespace=ns,
-        name=meta.name,
-        labels=dict(meta.labels),
-        node_name=spec.node_name,
-        scheduler_name=spec.scheduler_name,
-        priority=spec.priority if spec.HasField("priority") else 0,
-        creation=meta.creation_timestamp.seconds + meta.creation_timestamp.nanos / 1e9,
-        terminating=meta.HasField("deletion_timestamp"),
-        request=request,
-        non_zero_cpu=non_zero.milli_cpu,
-        non_zero_memory=non_zero.memory,
-        host_ports=ports,
-        node_selector=dict(spec.node_selector),
-        required_node_terms=required,
-        preferred_node_terms=preferred,
-        tolerations=tuple(Toleration(t.key, t.operator, t.value, t.effect) for t in spec.tolerations),
+    return _Affinity(
+        required_node_terms=(
+            node_selector_terms(node_aff.required_during_scheduling_ignored_during_execution)
+            if node_aff.HasField("required_during_scheduling_ignored_during_execution")
+            else None
+        ),
+        preferred_node_terms=tuple(
+            (p.weight, node_selector_term(p.preference))
+            for p in node_aff.preferred_during_scheduling_ignored_during_execution
+            if p.weight
+        ),
         required_affinity=tuple(
             affinity_term(t, ns) for t in pa.required_during_scheduling_ignored_during_execution
         ),
@@ -233,7 +218,52 @@ def pod_info(pod: core_pb2.Pod) -> PodInfo:
             affinity_term(w.pod_affinity_term, ns, w.weight)
             for w in paa.preferred_during_scheduling_ignored_during_execution
         ),
-        images=tuple(image_name(c.image) for c in spec.containers),
+    )
+
+
+def pod_info(pod: core_pb2.Pod) -> PodInfo:
+    """Parsed once per pod version; most pods have no affinity at all, and reading the empty
+    affinity messages field by field would cost more than the rest of the pod."""
+    spec, meta = pod.spec, pod.metadata
+    request = pod_requests(spec)
+    non_zero = request if requests_cpu_and_memory(spec) else pod_requests(spec, non_zero=True)
+    containers = spec.containers
+    ports = tuple(
+        (p.host_ip or WILDCARD_IP, p.protocol or "TCP", p.host_port)
+        for c in containers
+        for p in c.ports
+        if p.host_port > 0
+    )
+    ns = meta.namespace
+    aff = _affinity(spec.affinity, ns) if spec.HasField("affinity") else _NO_AFFINITY
+    owner = next((o.uid for o in meta.owner_references if o.controller), "")
+    creation = meta.creation_timestamp
+    status = pod.status
+    return PodInfo(
+        pod=pod,
+        key=f"{ns}/{meta.name}",
+        uid=meta.uid,
+        namespace=ns,
+        name=meta.name,
+        labels=dict(meta.labels),
+        node_name=spec.node_name,
+        scheduler_name=spec.scheduler_name,
+        priority=spec.priority if spec.HasField("priority") else 0,
+        creation=creation.seconds + creation.nanos / 1e9,
+        terminating=meta.HasField("deletion_timestamp"),
+        request=request,
+        non_zero_cpu=non_zero.milli_cpu,
+        non_zero_memory=non_zero.memory,
+        host_ports=ports,
+        node_selector=dict(spec.node_selector),
+        required_node_terms=aff.required_node_terms,
+        preferred_node_terms=aff.preferred_node_terms,
+        tolerations=tuple(Toleration(t.key, t.operator, t.value, t.effect) for t in spec.tolerations),
+        required_affinity=aff.required_affinity,
+        required_anti_affinity=aff.required_anti_affinity,
+        preferred_affinity=aff.preferred_affinity,
+        preferred_anti_affinity=aff.preferred_anti_affinity,
+        images=tuple(image_name(c.image) for c in containers),
         claims=tuple(
             v.persistent_volume_claim.claim_name
             for v in spec.volumes
@@ -242,8 +272,8 @@ def pod_info(pod: core_pb2.Pod) -> PodInfo:
         owner_uid=owner,
         preempt_never=spec.HasField("preemption_policy") and spec.preemption_policy == "Never",
         start_time=(
-            pod.status.start_time.seconds + pod.status.start_time.nanos / 1e9
-            if pod.status.HasField("start_time")
+            status.start_time.seconds + status.start_time.nanos / 1e9
+            if status.HasField("start_time")
             else 0.0
         ),
     )

@@ -35,3 +35,20 @@ def test_plain_and_non_zero_requests(
     parsed = info(make_pod(**kwargs))
     assert (parsed.request.milli_cpu, parsed.request.memory) == request_
     assert (parsed.non_zero_cpu, parsed.non_zero_memory) == non_zero
+
+
+def test_affinity_is_parsed_only_when_set() -> None:
+    plain = info(make_pod("plain"))
+    assert plain.required_node_terms is None and plain.preferred_node_terms == ()
+    assert not plain.has_affinity
+    pod = make_pod("web", labels={"app": "web"})
+    term = pod.spec.affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution.add(
+        topology_key="kubernetes.io/hostname"
+    )
+    term.label_selector.match_labels["app"] = "web"
+    parsed = info(pod)
+    # Only pod anti-affinity is set: node affinity stays "no requirement", not "match nothing".
+    assert parsed.required_node_terms is None
+    assert [t.topology_key for t in parsed.required_anti_affinity] == ["kubernetes.io/hostname"]
+    assert parsed.required_anti_affinity[0].namespaces == frozenset({"default"})
+    assert parsed.has_affinity and not parsed.required_affinity
