@@ -47,6 +47,9 @@ MAX_OBJECT_BYTES = 1536 * 1024
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _GENERATE_ATTEMPTS = 8
 _CONFLICT_RETRIES = 5
+# A server-side read-modify-write retries a conflict on fresh state until it lands, as
+# Kubernetes' GuaranteedUpdate does (it has no bound); this bound only stops a livelock.
+_UPDATE_WITH_ATTEMPTS = 100
 # Subresources whose writes change only fields the server itself sets on an object it already
 # validated: a binding sets spec.nodeName and the PodScheduled condition. Kubernetes' binding
 # storage does not validate the pod again either.
@@ -460,8 +463,9 @@ class Registry:
         The first attempt starts from the watch cache's copy, as Kubernetes' GuaranteedUpdate
         does: the write is conditional on that copy's revision, so a stale copy costs a conflict
         and a fresh read, never a lost update; when the cache has it right (nearly always) the
-        write needs no read at all. A mutation that fails on the cached copy is retried on a
-        fresh read before its error counts.
+        write needs no read at all. A mutation that refuses the cached copy is asked again on a
+        fresh read before its refusal stands; a write that loses to another is retried on fresh
+        state until it lands.
         """
         self._check_update_subresource(info, subresource)
         namespace = namespace if info.namespaced else ""
@@ -480,16 +484,22 @@ class Registry:
             changed = type(current)()
             changed.CopyFrom(current)
             try:
-                mutate(changed)
+                mutate(changed)  # its refusal stands, once judged on fresh state
                 new = self._merge_for_update(info, current, changed, subresource)
-                written = await self._write_update(info, key, current, new, revision, subresource, False)
-            except errors.APIError as exc:
+            except errors.APIError:
                 if from_cache:
                     continue
-                attempt += 1
-                if exc.reason != "Conflict" or attempt >= _CONFLICT_RETRIES:
-                    raise
-                continue
+                raise
+            try:
+                written = await self._write_update(info, key, current, new, revision, subresource, False)
+            except errors.APIError as exc:
+                if exc.reason == "Conflict":  # someone wrote first: again, on fresh state
+                    attempt += 1
+                    if attempt < _UPDATE_WITH_ATTEMPTS:
+                        continue
+                elif from_cache:
+                    continue
+                raise
             if written is current:  # a no-op update answers the current state: never the cache's
                 copy = type(current)()
                 copy.CopyFrom(current)

@@ -437,14 +437,18 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                     ],
                 )
             namespace = scale.metadata.namespace or "default"
-            current = await self.registry.get(info, namespace, scale.metadata.name)
-            if (
-                scale.metadata.resource_version
-                and scale.metadata.resource_version != meta_of(current).resource_version
-            ):
-                raise errors.stale(info, scale.metadata.name)
-            current.spec.replicas = scale.spec.replicas  # type: ignore[attr-defined]
-            return _scale_of(info, await self.registry.update(current))
+
+            def resize(current: Any) -> None:
+                # A Scale with a resourceVersion is conditional on it; one without is not, and
+                # a controller's status write meanwhile only costs a retry (as in Kubernetes).
+                wanted = scale.metadata.resource_version
+                if wanted and wanted != meta_of(current).resource_version:
+                    raise errors.stale(info, scale.metadata.name)
+                current.spec.replicas = scale.spec.replicas
+
+            return _scale_of(
+                info, await self.registry.update_with(info, namespace, scale.metadata.name, resize)
+            )
 
         return await self._call("update-scale", request.resource, context, work)
 

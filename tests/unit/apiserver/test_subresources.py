@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -58,6 +59,27 @@ async def test_scale_subresource(client: Client) -> None:
         await client.scale("deploy", "web", 1, "default", resource_version="1")
     with pytest.raises(errors.NotFoundError, match="scale"):
         await client.get_scale("pods", "x", "default")
+
+
+async def test_a_scale_without_resource_version_wins_over_concurrent_status_writes(client: Client) -> None:
+    # A controller writing status meanwhile (as the ReplicaSet controller does) must not make an
+    # unconditional scale fail: the server retries its read-modify-write.
+    await client.create(manifest(DEPLOYMENT))
+
+    async def write_status(i: int) -> None:
+        for _ in range(10):
+            try:
+                current = await client.get("deployments", "web", "default")
+                current.status.observed_generation = i  # type: ignore[attr-defined]
+                await client.update_status(current)
+                return
+            except errors.ConflictError:
+                continue
+
+    writers = [write_status(i) for i in range(30)]
+    scales = [client.scale("deploy", "web", replicas, "default") for replicas in range(1, 31)]
+    await asyncio.gather(*writers, *scales)
+    assert 1 <= (await client.get("deployments", "web", "default")).spec.replicas <= 30  # type: ignore[attr-defined]
 
 
 async def test_eviction_deletes_gracefully(client: Client) -> None:
