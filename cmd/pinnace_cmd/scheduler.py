@@ -69,6 +69,7 @@ async def serve(args: argparse.Namespace, config: SchedulerConfig) -> None:
         if args.kubeconfig
         else Client.connect(args.apiserver)
     )
+    client.use_pipeline()  # a binding and an Event per pod: many small writes at once
     if args.metrics_listen:
         host, _, port = args.metrics_listen.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0")

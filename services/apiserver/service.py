@@ -24,7 +24,7 @@ from pinnace.api.authorization.v1 import authorization_pb2
 from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
-from services.apiserver import errors, metrics
+from services.apiserver import errors, metrics, pipeline
 from services.apiserver.auth.guard import RequestGuard
 from services.apiserver.auth.review import review
 from services.apiserver.eviction import Evictions
@@ -73,33 +73,39 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     async def _call(
         self, verb: str, resource: str, context: Context, work: Callable[[], Awaitable[_T]]
     ) -> _T:
+        """A unary call: the work's failure becomes the call's gRPC status and Status trailer."""
+        try:
+            return await self._serve(verb, resource, work)
+        except errors.APIError as exc:
+            await _abort(context, exc)
+            raise
+
+    async def _serve(self, verb: str, resource: str, work: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one request's work with its metrics; every failure leaves as an APIError."""
         start = time.perf_counter()
         code = "OK"
-        metrics.child(metrics.INFLIGHT, "mutating" if verb not in ("get", "list") else "readonly").inc()
+        inflight = metrics.child(metrics.INFLIGHT, "mutating" if verb not in ("get", "list") else "readonly")
+        inflight.inc()
         try:
             return await work()
         except errors.APIError as exc:
             code = exc.code.name
-            await _abort(context, exc)
             raise
         except StorageUnavailableError as exc:
             error = errors.APIError("ServiceUnavailable", f"storage is unavailable: {exc}")
             code = error.code.name
-            await _abort(context, error)
-            raise
+            raise error from None
         except (ManifestError, EnvelopeError) as exc:
             error = errors.bad_request(str(exc))
             code = error.code.name
-            await _abort(context, error)
-            raise
+            raise error from None
         except Exception as exc:
             log.exception("request failed", verb=verb, resource=resource)
             error = errors.internal(str(exc))
             code = error.code.name
-            await _abort(context, error)
-            raise
+            raise error from None
         finally:
-            metrics.child(metrics.INFLIGHT, "mutating" if verb not in ("get", "list") else "readonly").dec()
+            inflight.dec()
             metrics.child(metrics.REQUEST_LATENCY, verb, resource, code).observe(time.perf_counter() - start)
 
     def _check_object(self, context: Context, verb: str, obj: Message, subresource: str = "") -> None:
@@ -114,17 +120,19 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         request: apiserver_pb2.CreateRequest,
         context: Context,
     ) -> apiserver_pb2.Object:
-        async def work() -> apiserver_pb2.Object:
-            obj = _copy(unwrap(request.object))
-            info = REGISTRY.by_message(obj)
-            if info.namespaced and not meta_of(obj).namespace:
-                meta_of(obj).namespace = "default"
-            self.guard.check(context, "create", info, meta_of(obj).namespace, meta_of(obj).name)
-            if isinstance(obj, authorization_pb2.SubjectAccessReview):
-                return wrap(review(self.guard.authorizer, obj))
-            return wrap(await self.registry.create(obj, dry_run="All" in request.dry_run))
+        return await self._call(
+            "create", _resource_of(request.object), context, lambda: self._create(request, context)
+        )
 
-        return await self._call("create", _resource_of(request.object), context, work)
+    async def _create(self, request: apiserver_pb2.CreateRequest, context: Context) -> apiserver_pb2.Object:
+        obj = _copy(unwrap(request.object))
+        info = REGISTRY.by_message(obj)
+        if info.namespaced and not meta_of(obj).namespace:
+            meta_of(obj).namespace = "default"
+        self.guard.check(context, "create", info, meta_of(obj).namespace, meta_of(obj).name)
+        if isinstance(obj, authorization_pb2.SubjectAccessReview):
+            return wrap(review(self.guard.authorizer, obj))
+        return wrap(await self.registry.create(obj, dry_run="All" in request.dry_run))
 
     async def Get(
         self,
@@ -263,6 +271,37 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                 size += event.ByteSize()
             yield message
 
+    async def Pipeline(
+        self,
+        request_iterator: AsyncIterator[apiserver_pb2.PipelineCalls],
+        context: Context,
+    ) -> AsyncIterator[apiserver_pb2.PipelineAnswers]:
+        async for answers in pipeline.serve(request_iterator, lambda call: self._answer(call, context)):
+            yield answers
+
+    async def _answer(
+        self, call: apiserver_pb2.PipelineCall, context: Context
+    ) -> apiserver_pb2.PipelineAnswer:
+        """One pipelined call, run as its unary RPC runs; its failure goes in the answer."""
+        answer = apiserver_pb2.PipelineAnswer(id=call.id)
+        try:
+            which = call.WhichOneof("call")
+            if which == "create":
+                created = await self._serve(
+                    "create", _resource_of(call.create.object), lambda: self._create(call.create, context)
+                )
+                answer.created.CopyFrom(created)
+            elif which == "bind":
+                bound = await self._serve("bind", "pods", lambda: self._bind(call.bind, context))
+                answer.bound.CopyFrom(bound)
+            else:
+                raise errors.bad_request("a pipeline call must carry create or bind")
+        except errors.APIError as exc:
+            answer.error.CopyFrom(exc.status())
+            answer.code = exc.code.value[0]
+            answer.message = exc.message
+        return answer
+
     async def _watch(
         self, request: apiserver_pb2.WatchRequest, context: Context
     ) -> AsyncIterator[list[apiserver_pb2.WatchEvent]]:
@@ -340,44 +379,44 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         request: apiserver_pb2.BindRequest,
         context: Context,
     ) -> apiserver_pb2.BindResponse:
-        async def work() -> apiserver_pb2.BindResponse:
-            binding = request.binding
-            pods = REGISTRY.by_name("pods")
-            if not binding.target.name:
-                raise errors.invalid(
-                    REGISTRY.by_name("pods"), binding.metadata.name, [ferr.required("target.name")]
-                )
-            namespace = binding.metadata.namespace or "default"
-            self.guard.check(context, "create", pods, namespace, binding.metadata.name, "binding")
+        return await self._call("bind", "pods", context, lambda: self._bind(request, context))
 
-            def assign(pod: Message) -> None:
-                assert isinstance(pod, core_pb2.Pod)
-                if pod.spec.node_name:
-                    raise errors.conflict(
-                        pods,
-                        pod.metadata.name,
-                        f'pod {pod.metadata.name} is already assigned to node "{pod.spec.node_name}"',
-                    )
-                if pod.metadata.HasField("deletion_timestamp"):
-                    raise errors.conflict(pods, pod.metadata.name, "pod is being deleted, cannot be assigned")
-                if binding.metadata.uid and binding.metadata.uid != pod.metadata.uid:
-                    raise errors.conflict(pods, pod.metadata.name, "the UID of the binding does not match")
-                pod.spec.node_name = binding.target.name
-                kept = [c for c in pod.status.conditions if c.type != "PodScheduled"]
-                del pod.status.conditions[:]
-                pod.status.conditions.extend(kept)
-                condition = pod.status.conditions.add(type="PodScheduled", status="True")
-                condition.last_transition_time.GetCurrentTime()
-                condition.last_transition_time.nanos = 0
-
-            # One write: the node and the PodScheduled condition together.
-            bound = await self.registry.update_with(
-                pods, namespace, binding.metadata.name, assign, subresource="binding"
+    async def _bind(self, request: apiserver_pb2.BindRequest, context: Context) -> apiserver_pb2.BindResponse:
+        binding = request.binding
+        pods = REGISTRY.by_name("pods")
+        if not binding.target.name:
+            raise errors.invalid(
+                REGISTRY.by_name("pods"), binding.metadata.name, [ferr.required("target.name")]
             )
-            assert isinstance(bound, core_pb2.Pod)
-            return apiserver_pb2.BindResponse(pod=bound)
+        namespace = binding.metadata.namespace or "default"
+        self.guard.check(context, "create", pods, namespace, binding.metadata.name, "binding")
 
-        return await self._call("bind", "pods", context, work)
+        def assign(pod: Message) -> None:
+            assert isinstance(pod, core_pb2.Pod)
+            if pod.spec.node_name:
+                raise errors.conflict(
+                    pods,
+                    pod.metadata.name,
+                    f'pod {pod.metadata.name} is already assigned to node "{pod.spec.node_name}"',
+                )
+            if pod.metadata.HasField("deletion_timestamp"):
+                raise errors.conflict(pods, pod.metadata.name, "pod is being deleted, cannot be assigned")
+            if binding.metadata.uid and binding.metadata.uid != pod.metadata.uid:
+                raise errors.conflict(pods, pod.metadata.name, "the UID of the binding does not match")
+            pod.spec.node_name = binding.target.name
+            kept = [c for c in pod.status.conditions if c.type != "PodScheduled"]
+            del pod.status.conditions[:]
+            pod.status.conditions.extend(kept)
+            condition = pod.status.conditions.add(type="PodScheduled", status="True")
+            condition.last_transition_time.GetCurrentTime()
+            condition.last_transition_time.nanos = 0
+
+        # One write: the node and the PodScheduled condition together.
+        bound = await self.registry.update_with(
+            pods, namespace, binding.metadata.name, assign, subresource="binding"
+        )
+        assert isinstance(bound, core_pb2.Pod)
+        return apiserver_pb2.BindResponse(pod=bound)
 
     async def Evict(
         self,

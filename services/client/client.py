@@ -18,6 +18,7 @@ from pinnace.api.meta.v1 import meta_pb2
 from pinnace.api.policy.v1 import policy_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.client.errors import from_rpc_error
+from services.client.pipeline import Pipeline, PipelineUnsupportedError
 from services.client.streams import NodeProxyClient
 from services.machinery.envelope import unwrap, wrap
 from services.machinery.kinds import REGISTRY, KindInfo
@@ -78,6 +79,7 @@ class Client:
         self.timeout = timeout
         # Whether the apiserver serves WatchBatches: None until a watch finds out.
         self._batched_watch: bool | None = None
+        self._pipeline: Pipeline | None = None  # see use_pipeline()
 
     @classmethod
     def connect(cls, address: str, *, timeout: float = 30.0) -> Client:
@@ -85,6 +87,8 @@ class Client:
         return cls(grpc.aio.insecure_channel(address, options=channel_options()), timeout=timeout)
 
     async def close(self) -> None:
+        if self._pipeline is not None:
+            await self._pipeline.close()
         await self.channel.close(None)
 
     @property
@@ -107,8 +111,26 @@ class Client:
 
     # ------------------------------------------------------------------ verbs
 
+    def use_pipeline(self) -> None:
+        """Send creates and bindings on one Pipeline stream (services/client/pipeline.py):
+        for a client that makes many at once, such as the scheduler."""
+        if self._pipeline is None:
+            self._pipeline = Pipeline(self.stub, self.timeout)
+
+    async def _pipelined(self, call: apiserver_pb2.PipelineCall) -> apiserver_pb2.PipelineAnswer | None:
+        """The answer through the pipeline, or None: no pipeline, or the apiserver lacks it."""
+        if self._pipeline is None or self._pipeline.supported is False:
+            return None
+        try:
+            return await self._pipeline.call(call)
+        except PipelineUnsupportedError:
+            return None
+
     async def create(self, obj: _M, *, dry_run: bool = False) -> _M:
         request = apiserver_pb2.CreateRequest(object=wrap(obj), dry_run=["All"] if dry_run else [])
+        answer = await self._pipelined(apiserver_pb2.PipelineCall(create=request))
+        if answer is not None:
+            return unwrap(answer.created)  # type: ignore[return-value]
         created: _M = unwrap(await self._unary(self.stub.Create, request))  # type: ignore[assignment]
         return created
 
@@ -265,7 +287,9 @@ class Client:
         binding = core_pb2.Binding()
         binding.metadata.name, binding.metadata.namespace, binding.metadata.uid = pod_name, namespace, uid
         binding.target.kind, binding.target.name = "Node", node_name
-        response = await self._unary(self.stub.Bind, apiserver_pb2.BindRequest(binding=binding))
+        request = apiserver_pb2.BindRequest(binding=binding)
+        answer = await self._pipelined(apiserver_pb2.PipelineCall(bind=request))
+        response = answer.bound if answer is not None else await self._unary(self.stub.Bind, request)
         pod: core_pb2.Pod = response.pod
         return pod
 

@@ -113,6 +113,13 @@ _BY_CODE: dict[grpc.StatusCode, type[APIStatusError]] = {
 }
 
 
+def from_status(code: grpc.StatusCode, message: str, status: meta_pb2.Status | None) -> APIStatusError:
+    """The error of a failed call, from its gRPC code, message and Status."""
+    cls = _BY_REASON.get(status.reason) if status is not None else None
+    cls = cls or _BY_CODE.get(code, APIStatusError)
+    return cls(message, code, status)
+
+
 def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> APIStatusError:
     status: meta_pb2.Status | None = None
     trailing: Any = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
@@ -121,6 +128,4 @@ def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> APIStatusErro
             status = meta_pb2.Status.FromString(value)
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     message = (error.details() if hasattr(error, "details") else None) or str(error)
-    cls = _BY_REASON.get(status.reason) if status is not None else None
-    cls = cls or _BY_CODE.get(code, APIStatusError)
-    return cls(message, code, status)
+    return from_status(code, message, status)

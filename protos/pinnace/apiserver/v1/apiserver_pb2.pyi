@@ -223,6 +223,44 @@ class WatchEventBatch(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[WatchEvent]
     def __init__(self, events: _Optional[_Iterable[_Union[WatchEvent, _Mapping]]] = ...) -> None: ...
 
+class PipelineCall(_message.Message):
+    __slots__ = ("id", "create", "bind")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    BIND_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    create: CreateRequest
+    bind: BindRequest
+    def __init__(self, id: _Optional[int] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., bind: _Optional[_Union[BindRequest, _Mapping]] = ...) -> None: ...
+
+class PipelineAnswer(_message.Message):
+    __slots__ = ("id", "created", "bound", "error", "code", "message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    created: Object
+    bound: BindResponse
+    error: _meta_pb2.Status
+    code: int
+    message: str
+    def __init__(self, id: _Optional[int] = ..., created: _Optional[_Union[Object, _Mapping]] = ..., bound: _Optional[_Union[BindResponse, _Mapping]] = ..., error: _Optional[_Union[_meta_pb2.Status, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PipelineCalls(_message.Message):
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[PipelineCall]
+    def __init__(self, calls: _Optional[_Iterable[_Union[PipelineCall, _Mapping]]] = ...) -> None: ...
+
+class PipelineAnswers(_message.Message):
+    __slots__ = ("answers",)
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[PipelineAnswer]
+    def __init__(self, answers: _Optional[_Iterable[_Union[PipelineAnswer, _Mapping]]] = ...) -> None: ...
+
 class BindRequest(_message.Message):
     __slots__ = ("binding",)
     BINDING_FIELD_NUMBER: _ClassVar[int]

@@ -81,6 +81,11 @@ class APIStub:
                 request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.SerializeToString,
                 response_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEventBatch.FromString,
                 _registered_method=True)
+        self.Pipeline = channel.stream_stream(
+                '/pinnace.apiserver.v1.API/Pipeline',
+                request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.PipelineCalls.SerializeToString,
+                response_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.PipelineAnswers.FromString,
+                _registered_method=True)
         self.Bind = channel.unary_unary(
                 '/pinnace.apiserver.v1.API/Bind',
                 request_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.BindRequest.SerializeToString,
@@ -174,6 +179,17 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Pipeline(self, request_iterator, context):
+        """Create and Bind calls pipelined on one stream: each call is authorised, admitted, stored
+        and answered exactly as its unary RPC (answers by id, in the order they finish), but a
+        message carries every call (and answer) that is ready, so a busy client such as the
+        scheduler pays a stream message per batch instead of a gRPC call per object. Clients fall
+        back to the unary RPCs on an apiserver without it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Bind(self, request, context):
         """pods/binding: set spec.nodeName of an unbound pod.
         """
@@ -262,6 +278,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.WatchBatches,
                     request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.FromString,
                     response_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEventBatch.SerializeToString,
+            ),
+            'Pipeline': grpc.stream_stream_rpc_method_handler(
+                    servicer.Pipeline,
+                    request_deserializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.PipelineCalls.FromString,
+                    response_serializer=pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.PipelineAnswers.SerializeToString,
             ),
             'Bind': grpc.unary_unary_rpc_method_handler(
                     servicer.Bind,
@@ -537,6 +558,33 @@ class API:
             '/pinnace.apiserver.v1.API/WatchBatches',
             pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchRequest.SerializeToString,
             pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.WatchEventBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pipeline(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pinnace.apiserver.v1.API/Pipeline',
+            pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.PipelineCalls.SerializeToString,
+            pinnace_dot_apiserver_dot_v1_dot_apiserver__pb2.PipelineAnswers.FromString,
             options,
             channel_credentials,
             insecure,
