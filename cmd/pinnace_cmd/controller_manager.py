@@ -184,6 +184,7 @@ async def serve(args: argparse.Namespace) -> None:
         start_http_server(int(port), addr=host or "0.0.0.0")
     credentials = load_client_config(Path(args.kubeconfig)) if args.kubeconfig else None
     client = credentials.client() if credentials is not None else Client.connect(args.apiserver)
+    client.use_pipeline()  # controllers create pods and Events in bursts (a scale-up, a rollout)
     settings = settings_from(args)
     if args.root_ca_file:
         settings.root_ca = Path(args.root_ca_file).read_bytes()
