@@ -176,7 +176,9 @@ def _parallel_add(args: tuple[str, int]) -> str:
 
 
 def test_50_concurrent_processes_get_distinct_addresses(tmp_path: Path) -> None:
-    with multiprocessing.get_context("fork").Pool(16) as pool:
+    # spawn, not fork: pytest's process has threads (gRPC's, fixtures'), and a child forked
+    # while one of them held a lock can spin forever (it did, once, in CI).
+    with multiprocessing.get_context("spawn").Pool(16) as pool:
         addresses = pool.map(_parallel_add, [(str(tmp_path), i) for i in range(50)])
     assert len(set(addresses)) == 50
     assert len(Store("net", str(tmp_path)).allocations()) == 50
