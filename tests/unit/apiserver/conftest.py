@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 
 from services.apiserver.server import APIServer, Config
+from services.apiserver.service import APIService
 from services.client.client import Client
 
 
@@ -34,3 +38,22 @@ async def client(server: APIServer) -> AsyncIterator[Client]:
     api = Client.connect(f"127.0.0.1:{server.port}", timeout=10)
     yield api
     await api.close()
+
+
+@asynccontextmanager
+async def apiserver_without(
+    method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[APIServer]:
+    """An apiserver from before the streaming RPC `method`: it answers UNIMPLEMENTED."""
+
+    async def unimplemented(self: APIService, request: Any, context: Any) -> AsyncIterator[Any]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+        yield  # pragma: no cover - an async generator, like the real handler
+
+    monkeypatch.setattr(APIService, method, unimplemented)
+    apiserver = APIServer(config_for(tmp_path))
+    await apiserver.start()
+    try:
+        yield apiserver
+    finally:
+        await apiserver.stop(grace=0)

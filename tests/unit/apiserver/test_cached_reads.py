@@ -41,11 +41,7 @@ async def test_a_consistent_list_is_served_from_the_cache_once_it_caught_up(
 async def test_a_stale_cached_copy_costs_a_retry_not_an_update(server: APIServer, client: Client) -> None:
     registry = server.registry
     pods = REGISTRY.by_name("pods")
-    created = await client.create(pod("web"))
-    key = registry.key(pods, "default", "web")
-    await _wait_cached(server, key, created.metadata.resource_version)
-    stale: Any = type(created)()
-    stale.CopyFrom(registry.caches["pods"].objects[key])
+    created, key, stale = await _cached_copy(server, client, "web")
     relabelled = created
     relabelled.metadata.labels["tier"] = "front"
     await client.update(relabelled)
@@ -66,11 +62,7 @@ async def test_a_mutation_refused_on_a_stale_copy_is_judged_on_the_current_state
 ) -> None:
     registry = server.registry
     pods = REGISTRY.by_name("pods")
-    created = await client.create(pod("api"))
-    key = registry.key(pods, "default", "api")
-    await _wait_cached(server, key, created.metadata.resource_version)
-    stale: Any = type(created)()
-    stale.CopyFrom(registry.caches["pods"].objects[key])
+    _, key, stale = await _cached_copy(server, client, "api")
     stale.metadata.labels["phase"] = "old"  # only the cache's copy has it
     registry.caches["pods"].objects[key] = stale
 
@@ -81,6 +73,16 @@ async def test_a_mutation_refused_on_a_stale_copy_is_judged_on_the_current_state
 
     updated: Any = await registry.update_with(pods, "default", "api", relabel)
     assert updated.metadata.labels["phase"] == "new"
+
+
+async def _cached_copy(server: APIServer, client: Client, name: str) -> tuple[Any, str, Any]:
+    """Create pod `name`; once the cache has it, its cache key and a copy of the cached object."""
+    created = await client.create(pod(name))
+    key = server.registry.key(REGISTRY.by_name("pods"), "default", name)
+    await _wait_cached(server, key, created.metadata.resource_version)
+    stale: Any = type(created)()
+    stale.CopyFrom(server.registry.caches["pods"].objects[key])
+    return created, key, stale
 
 
 async def _wait_cached(server: APIServer, key: str, revision: str) -> None:

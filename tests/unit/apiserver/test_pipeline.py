@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 
 from pinnace.apiserver.v1 import apiserver_pb2
 from services.apiserver.server import APIServer
-from services.apiserver.service import APIService
 from services.client import errors
 from services.client.client import Client
 from services.machinery.envelope import wrap
-from tests.unit.apiserver.conftest import config_for
+from tests.unit.apiserver.conftest import apiserver_without
 from tests.unit.apiserver.helpers import manifest, pod
 
 NODE = "{apiVersion: v1, kind: Node, metadata: {name: node-1}}"
@@ -93,17 +91,8 @@ async def test_the_stream_finishes_what_was_sent_before_it_closes(client: Client
 
 @pytest.fixture
 async def old_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[APIServer]:
-    """An apiserver from before Pipeline: the RPC is unimplemented."""
-
-    async def unimplemented(self: APIService, requests: Any, context: Any) -> AsyncIterator[Any]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
-        yield  # pragma: no cover - an async generator, like the real handler
-
-    monkeypatch.setattr(APIService, "Pipeline", unimplemented)
-    apiserver = APIServer(config_for(tmp_path))
-    await apiserver.start()
-    yield apiserver
-    await apiserver.stop(grace=0)
+    async with apiserver_without("Pipeline", tmp_path, monkeypatch) as apiserver:
+        yield apiserver
 
 
 async def test_the_client_falls_back_to_unary_calls_on_an_older_apiserver(old_server: APIServer) -> None:

@@ -15,10 +15,9 @@ import pytest
 from pinnace.apiserver.v1 import apiserver_pb2
 from services.apiserver import watchcache
 from services.apiserver.server import APIServer
-from services.apiserver.service import APIService
 from services.client.client import Client
 from services.machinery.envelope import unwrap
-from tests.unit.apiserver.conftest import config_for
+from tests.unit.apiserver.conftest import apiserver_without
 from tests.unit.apiserver.helpers import pod
 
 
@@ -77,17 +76,8 @@ async def test_a_bad_watch_fails_the_same_way_on_both(client: Client) -> None:
 
 @pytest.fixture
 async def old_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[APIServer]:
-    """An apiserver from before WatchBatches: the RPC is unimplemented."""
-
-    async def unimplemented(self: APIService, request: Any, context: Any) -> AsyncIterator[Any]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
-        yield  # pragma: no cover - makes this an async generator like the real handler
-
-    monkeypatch.setattr(APIService, "WatchBatches", unimplemented)
-    apiserver = APIServer(config_for(tmp_path))
-    await apiserver.start()
-    yield apiserver
-    await apiserver.stop(grace=0)
+    async with apiserver_without("WatchBatches", tmp_path, monkeypatch) as apiserver:
+        yield apiserver
 
 
 async def test_the_client_falls_back_to_watch_on_an_older_apiserver(old_server: APIServer) -> None:
