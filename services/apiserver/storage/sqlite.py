@@ -94,9 +94,9 @@ class _Watcher:
     def offer(self, event: StoreEvent) -> None:
         if self.overflowed or not event.kv.key.startswith(self.prefix):
             return
-        self._put(event)
+        self.enqueue(event)
 
-    def _put(self, event: StoreEvent) -> None:
+    def enqueue(self, event: StoreEvent) -> None:
         if self.queue.qsize() >= WATCH_QUEUE_LIMIT:
             self.overflowed = True
             self.queue.put_nowait(None)
@@ -405,7 +405,7 @@ class SQLiteStorage(Storage):
         marker = StoreEvent(EventType.PROGRESS, KeyValue(prefix, b"", self._published, 0), None)
         for watcher in self._watchers.for_key(prefix):
             if watcher.progress and watcher.prefix == prefix and not watcher.overflowed:
-                watcher._put(marker)
+                watcher.enqueue(marker)
         return True
 
     async def _history(self, prefix: str, start_revision: int) -> builtins.list[StoreEvent]:
