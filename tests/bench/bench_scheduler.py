@@ -228,7 +228,7 @@ async def wait_metrics(port: int, timeout: float) -> None:
     raise TimeoutError("scheduler did not report ready")
 
 
-async def e2e_run(nodes: int, pods: int, budget: float, synchronous: str) -> None:
+async def e2e_run(nodes: int, pods: int, budget: float, synchronous: str, pipelined: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scheduler-") as tmp:
         apiserver = ApiserverProcess(
             Path(tmp), extra_args=["--sqlite-synchronous", synchronous, "--history-seconds", "3600"]
@@ -250,6 +250,8 @@ async def e2e_run(nodes: int, pods: int, budget: float, synchronous: str) -> Non
                     stdout=log, stderr=log, env={**os.environ, "PINNACE_LOG_LEVEL": "WARNING"},
                 )  # fmt: skip
                 await wait_metrics(metrics_port, 60)
+                if pipelined:
+                    client.use_pipeline()
                 listed = await client.list("pods", "default", resource_version="0")
                 bound = 0
                 first_bind = last_bind = 0.0
@@ -287,7 +289,7 @@ async def e2e_run(nodes: int, pods: int, budget: float, synchronous: str) -> Non
                 total = (last_bind or time.perf_counter()) - started
                 scheduled_events = await count_scheduled_events(client, bound)
                 print(
-                    f"{nodes:>6} {bound:>6}/{pods} {bound / total:>9.0f} {bound / max(last_bind - first_bind, 1e-9):>11.0f}"
+                    f"{'pipeline' if pipelined else 'unary':>9} {nodes:>6} {bound:>6}/{pods} {bound / total:>9.0f} {bound / max(last_bind - first_bind, 1e-9):>11.0f}"
                     f" {pods / create_seconds:>10.0f} {nodes / node_seconds:>9.0f} {bound / total / KUBE_THRESHOLD:>9.2f}x"
                     f" {cpu_ms['apiserver']:>9.2f} {cpu_ms['scheduler']:>9.2f} {cpu_ms['load']:>9.2f}"
                     f" {scheduled_events:>9}"
@@ -331,7 +333,7 @@ def phase_e2e(args: argparse.Namespace) -> None:
         f" {1000 / (CALLS_PER_POD * floor.server_cpu_ms):.0f} pods/s for a one-process apiserver doing nothing else"
     )
     print(
-        f"{'nodes':>6} {'bound':>12} {'pods/s':>9} {'bind rate':>11} {'create/s':>10} {'nodes/s':>9} {'vs 680':>10}"
+        f"{'creates':>9} {'nodes':>6} {'bound':>12} {'pods/s':>9} {'bind rate':>11} {'create/s':>10} {'nodes/s':>9} {'vs 680':>10}"
         f" {'api ms/pod':>10} {'sch ms/pod':>10} {'load ms/pod':>10} {'Scheduled':>9}"
     )
     print(
@@ -339,7 +341,8 @@ def phase_e2e(args: argparse.Namespace) -> None:
         " generator; Scheduled: the scheduler's Scheduled Events found afterwards)"
     )
     for nodes in args.node_counts:
-        asyncio.run(e2e_run(nodes, args.pods, args.e2e_budget, args.sqlite_synchronous))
+        for pipelined in (False, True):
+            asyncio.run(e2e_run(nodes, args.pods, args.e2e_budget, args.sqlite_synchronous, pipelined))
 
 
 def main() -> None:
