@@ -26,6 +26,7 @@ from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import errors, metrics, pipeline
 from services.apiserver.auth.guard import RequestGuard
+from services.apiserver.auth.user import UserInfo
 from services.apiserver.auth.review import review
 from services.apiserver.eviction import Evictions
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -124,12 +125,14 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             "create", _resource_of(request.object), context, lambda: self._create(request, context)
         )
 
-    async def _create(self, request: apiserver_pb2.CreateRequest, context: Context) -> apiserver_pb2.Object:
+    async def _create(
+        self, request: apiserver_pb2.CreateRequest, context: Context, user: UserInfo | None = None
+    ) -> apiserver_pb2.Object:
         obj = _copy(unwrap(request.object))
         info = REGISTRY.by_message(obj)
         if info.namespaced and not meta_of(obj).namespace:
             meta_of(obj).namespace = "default"
-        self.guard.check(context, "create", info, meta_of(obj).namespace, meta_of(obj).name)
+        self.guard.check(context, "create", info, meta_of(obj).namespace, meta_of(obj).name, user=user)
         if isinstance(obj, authorization_pb2.SubjectAccessReview):
             return wrap(review(self.guard.authorizer, obj))
         return wrap(await self.registry.create(obj, dry_run="All" in request.dry_run))
@@ -276,11 +279,18 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         request_iterator: AsyncIterator[apiserver_pb2.PipelineCalls],
         context: Context,
     ) -> AsyncIterator[apiserver_pb2.PipelineAnswers]:
-        async for answers in pipeline.serve(request_iterator, lambda call: self._answer(call, context)):
+        # One connection and one set of metadata carry every call of the stream: its caller is
+        # authenticated once here, and each call is still authorised on its own.
+        try:
+            user = self.guard.authenticate(context)
+        except errors.APIError as exc:
+            await _abort(context, exc)
+            raise
+        async for answers in pipeline.serve(request_iterator, lambda call: self._answer(call, context, user)):
             yield answers
 
     async def _answer(
-        self, call: apiserver_pb2.PipelineCall, context: Context
+        self, call: apiserver_pb2.PipelineCall, context: Context, user: UserInfo
     ) -> apiserver_pb2.PipelineAnswer:
         """One pipelined call, run as its unary RPC runs; its failure goes in the answer."""
         answer = apiserver_pb2.PipelineAnswer(id=call.id)
@@ -288,11 +298,11 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             which = call.WhichOneof("call")
             if which == "create":
                 created = await self._serve(
-                    "create", _resource_of(call.create.object), lambda: self._create(call.create, context)
+                    "create", _resource_of(call.create.object), lambda: self._create(call.create, context, user)
                 )
                 answer.created.CopyFrom(created)
             elif which == "bind":
-                bound = await self._serve("bind", "pods", lambda: self._bind(call.bind, context))
+                bound = await self._serve("bind", "pods", lambda: self._bind(call.bind, context, user))
                 answer.bound.CopyFrom(bound)
             else:
                 raise errors.bad_request("a pipeline call must carry create or bind")
@@ -381,7 +391,9 @@ class APIService(apiserver_pb2_grpc.APIServicer):
     ) -> apiserver_pb2.BindResponse:
         return await self._call("bind", "pods", context, lambda: self._bind(request, context))
 
-    async def _bind(self, request: apiserver_pb2.BindRequest, context: Context) -> apiserver_pb2.BindResponse:
+    async def _bind(
+        self, request: apiserver_pb2.BindRequest, context: Context, user: UserInfo | None = None
+    ) -> apiserver_pb2.BindResponse:
         binding = request.binding
         pods = REGISTRY.by_name("pods")
         if not binding.target.name:
@@ -389,7 +401,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                 REGISTRY.by_name("pods"), binding.metadata.name, [ferr.required("target.name")]
             )
         namespace = binding.metadata.namespace or "default"
-        self.guard.check(context, "create", pods, namespace, binding.metadata.name, "binding")
+        self.guard.check(context, "create", pods, namespace, binding.metadata.name, "binding", user=user)
 
         def assign(pod: Message) -> None:
             assert isinstance(pod, core_pb2.Pod)

@@ -199,3 +199,43 @@ async def test_node_authorizer_confines_kubelets(cluster: Cluster) -> None:
         await kubelet_a.create(node_b)
     await kubelet_a.close()
     await admin.close()
+
+
+async def test_a_pipeline_stream_authenticates_its_caller_once_and_authorises_each_call(
+    cluster: Cluster,
+) -> None:
+    """A Pipeline stream's caller is the same for every call it carries (one connection, one set
+    of metadata), so it is authenticated when the stream opens; each call is still authorised by
+    itself, and a refused call changes nothing."""
+    admin = cluster.client("admin")
+    await _namespace(admin, "dev")
+    before = (await admin.list("pods")).resource_version
+    bad_token = cluster.with_token("not-a-token")
+    bad_token.use_pipeline()
+    with pytest.raises(errors.UnauthorizedError):
+        await bad_token.create(pod("intruder", namespace="dev"))
+    carol = cluster.with_token("s3cret-token")  # a valid token with no role yet
+    carol.use_pipeline()
+    with pytest.raises(errors.ForbiddenError, match='User "carol" cannot create resource "pods"'):
+        await carol.create(pod("early", namespace="dev"))
+    assert (await admin.list("pods")).resource_version == before
+    await admin.create(
+        manifest("""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: carol-edit, namespace: dev}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{kind: User, name: carol, apiGroup: rbac.authorization.k8s.io}]
+""")
+    )
+    allowed, refused = await asyncio.gather(
+        carol.create(pod("granted", namespace="dev")),
+        carol.create(pod("elsewhere")),
+        return_exceptions=True,
+    )
+    assert allowed.metadata.name == "granted"  # type: ignore[union-attr]
+    assert isinstance(refused, errors.ForbiddenError) and 'namespace "default"' in str(refused)
+    assert carol._pipeline is not None and carol._pipeline.supported is True
+    assert [p.metadata.name for p in (await admin.list("pods")).items] == ["granted"]
+    for client in (bad_token, carol, admin):
+        await client.close()
