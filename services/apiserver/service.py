@@ -26,8 +26,8 @@ from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import errors, metrics, pipeline
 from services.apiserver.auth.guard import RequestGuard
-from services.apiserver.auth.user import UserInfo
 from services.apiserver.auth.review import review
+from services.apiserver.auth.user import UserInfo
 from services.apiserver.eviction import Evictions
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from services.apiserver.registry import Registry, meta_of
@@ -297,8 +297,9 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         try:
             which = call.WhichOneof("call")
             if which == "create":
+                resource = _resource_of(call.create.object)
                 created = await self._serve(
-                    "create", _resource_of(call.create.object), lambda: self._create(call.create, context, user)
+                    "create", resource, lambda: self._create(call.create, context, user)
                 )
                 answer.created.CopyFrom(created)
             elif which == "bind":
