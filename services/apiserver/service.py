@@ -25,9 +25,8 @@ from pinnace.api.autoscaling.v1 import autoscaling_pb2
 from pinnace.api.core.v1 import core_pb2
 from pinnace.apiserver.v1 import apiserver_pb2, apiserver_pb2_grpc
 from services.apiserver import errors, metrics, pipeline
-from services.apiserver.auth.guard import RequestGuard
+from services.apiserver.auth.guard import Credentials, RequestGuard
 from services.apiserver.auth.review import review
-from services.apiserver.auth.user import UserInfo
 from services.apiserver.eviction import Evictions
 from services.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from services.apiserver.registry import Registry, meta_of
@@ -126,13 +125,15 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         )
 
     async def _create(
-        self, request: apiserver_pb2.CreateRequest, context: Context, user: UserInfo | None = None
+        self, request: apiserver_pb2.CreateRequest, context: Context, credentials: Credentials | None = None
     ) -> apiserver_pb2.Object:
         obj = _copy(unwrap(request.object))
         info = REGISTRY.by_message(obj)
         if info.namespaced and not meta_of(obj).namespace:
             meta_of(obj).namespace = "default"
-        self.guard.check(context, "create", info, meta_of(obj).namespace, meta_of(obj).name, user=user)
+        self.guard.check(
+            context, "create", info, meta_of(obj).namespace, meta_of(obj).name, credentials=credentials
+        )
         if isinstance(obj, authorization_pb2.SubjectAccessReview):
             return wrap(review(self.guard.authorizer, obj))
         return wrap(await self.registry.create(obj, dry_run="All" in request.dry_run))
@@ -279,18 +280,16 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         request_iterator: AsyncIterator[apiserver_pb2.PipelineCalls],
         context: Context,
     ) -> AsyncIterator[apiserver_pb2.PipelineAnswers]:
-        # One connection and one set of metadata carry every call of the stream: its caller is
-        # authenticated once here, and each call is still authorised on its own.
-        try:
-            user = self.guard.authenticate(context)
-        except errors.APIError as exc:
-            await _abort(context, exc)
-            raise
-        async for answers in pipeline.serve(request_iterator, lambda call: self._answer(call, context, user)):
+        # One connection and one set of metadata carry every call of the stream: they are read
+        # once here, and each call is authenticated from them and authorised on its own.
+        credentials = self.guard.credentials(context)
+        async for answers in pipeline.serve(
+            request_iterator, lambda call: self._answer(call, context, credentials)
+        ):
             yield answers
 
     async def _answer(
-        self, call: apiserver_pb2.PipelineCall, context: Context, user: UserInfo
+        self, call: apiserver_pb2.PipelineCall, context: Context, credentials: Credentials
     ) -> apiserver_pb2.PipelineAnswer:
         """One pipelined call, run as its unary RPC runs; its failure goes in the answer."""
         answer = apiserver_pb2.PipelineAnswer(id=call.id)
@@ -299,11 +298,11 @@ class APIService(apiserver_pb2_grpc.APIServicer):
             if which == "create":
                 resource = _resource_of(call.create.object)
                 created = await self._serve(
-                    "create", resource, lambda: self._create(call.create, context, user)
+                    "create", resource, lambda: self._create(call.create, context, credentials)
                 )
                 answer.created.CopyFrom(created)
             elif which == "bind":
-                bound = await self._serve("bind", "pods", lambda: self._bind(call.bind, context, user))
+                bound = await self._serve("bind", "pods", lambda: self._bind(call.bind, context, credentials))
                 answer.bound.CopyFrom(bound)
             else:
                 raise errors.bad_request("a pipeline call must carry create or bind")
@@ -393,7 +392,7 @@ class APIService(apiserver_pb2_grpc.APIServicer):
         return await self._call("bind", "pods", context, lambda: self._bind(request, context))
 
     async def _bind(
-        self, request: apiserver_pb2.BindRequest, context: Context, user: UserInfo | None = None
+        self, request: apiserver_pb2.BindRequest, context: Context, credentials: Credentials | None = None
     ) -> apiserver_pb2.BindResponse:
         binding = request.binding
         pods = REGISTRY.by_name("pods")
@@ -402,7 +401,9 @@ class APIService(apiserver_pb2_grpc.APIServicer):
                 REGISTRY.by_name("pods"), binding.metadata.name, [ferr.required("target.name")]
             )
         namespace = binding.metadata.namespace or "default"
-        self.guard.check(context, "create", pods, namespace, binding.metadata.name, "binding", user=user)
+        self.guard.check(
+            context, "create", pods, namespace, binding.metadata.name, "binding", credentials=credentials
+        )
 
         def assign(pod: Message) -> None:
             assert isinstance(pod, core_pb2.Pod)

@@ -201,12 +201,11 @@ async def test_node_authorizer_confines_kubelets(cluster: Cluster) -> None:
     await admin.close()
 
 
-async def test_a_pipeline_stream_authenticates_its_caller_once_and_authorises_each_call(
-    cluster: Cluster,
-) -> None:
-    """A Pipeline stream's caller is the same for every call it carries (one connection, one set
-    of metadata), so it is authenticated when the stream opens; each call is still authorised by
-    itself, and a refused call changes nothing."""
+async def test_each_call_on_a_pipeline_stream_is_authenticated_and_authorised(cluster: Cluster) -> None:
+    """A Pipeline stream presents its credentials once (one connection, one set of metadata), but
+    every call on it is authenticated from them and authorised by itself, as its unary call
+    would be: a token revoked mid-stream stops working at the next call, and a refused call
+    changes nothing."""
     admin = cluster.client("admin")
     await _namespace(admin, "dev")
     before = (await admin.list("pods")).resource_version
@@ -236,6 +235,32 @@ subjects: [{kind: User, name: carol, apiGroup: rbac.authorization.k8s.io}]
     assert allowed.metadata.name == "granted"  # type: ignore[union-attr]
     assert isinstance(refused, errors.ForbiddenError) and 'namespace "default"' in str(refused)
     assert carol._pipeline is not None and carol._pipeline.supported is True
-    assert [p.metadata.name for p in (await admin.list("pods")).items] == ["granted"]
-    for client in (bad_token, carol, admin):
+
+    # A service account's token on an open stream: good until the account is deleted.
+    account = await admin.create(
+        manifest("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: deployer, namespace: dev}\n")
+    )
+    await admin.create(
+        manifest("""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: deployer-edit, namespace: dev}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{kind: ServiceAccount, name: deployer, namespace: dev}]
+""")
+    )
+    deployer = cluster.with_token(
+        cluster.sign(jwt.ServiceAccountClaims("dev", "deployer", account.metadata.uid))
+    )
+    deployer.use_pipeline()
+    await deployer.create(pod("deployed", namespace="dev"))
+    stream = deployer._pipeline._stream if deployer._pipeline is not None else None
+    await admin.delete("serviceaccounts", "deployer", "dev")
+    await asyncio.sleep(0.2)
+    with pytest.raises(errors.UnauthorizedError, match="no longer exists"):
+        await deployer.create(pod("after-revocation", namespace="dev"))
+    assert stream is not None and deployer._pipeline is not None and deployer._pipeline._stream is stream
+    names = sorted(p.metadata.name for p in (await admin.list("pods")).items)
+    assert names == ["deployed", "granted"]
+    for client in (bad_token, carol, deployer, admin):
         await client.close()
