@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 import socket
 import threading
@@ -93,6 +94,34 @@ async def endpoint_ips(client: Client, namespace: str, service: str) -> set[str]
     return {a.ip for subset in endpoints.subsets for a in subset.addresses}  # type: ignore[attr-defined]
 
 
+def proxied_ips(lab: Any, host: str, namespace: str, service: str) -> set[str]:
+    """The pod IPs the kube-proxy on `host` DNATs `namespace/service` to now, read from the nat
+    table it programmed (iptables mode; each endpoint rule carries the Service's name as a
+    comment, as in Kubernetes below 1,000 endpoints)."""
+    rule = re.compile(
+        rf'--comment "?{re.escape(namespace)}/{re.escape(service)}(?::[^"\s]*)?"? .*'
+        r"-j DNAT --to-destination (\S+):\d+"
+    )
+    nat = lab.exec(host, ["iptables-save", "-t", "nat"]).stdout
+    return {match.group(1) for match in map(rule.search, nat.splitlines()) if match}
+
+
+async def proxies_route_to(lab: Any, hosts: list[str], namespace: str, service: str, ips: set[str]) -> float:
+    """Wait until the kube-proxy of every host in `hosts` sends the Service to exactly `ips`;
+    the moment (time.monotonic()) it saw that. The Endpoints object changes first and every
+    proxy follows a moment later, in Kubernetes as here, so a request is held to the new
+    Endpoints only when it was sent after this moment."""
+
+    async def routed() -> bool:
+        seen = [await asyncio.to_thread(proxied_ips, lab, host, namespace, service) for host in hosts]
+        return all(found == ips for found in seen)
+
+    await eventually(
+        routed, f"the proxies on {', '.join(hosts)} to route {namespace}/{service} to {sorted(ips)}", 60
+    )
+    return time.monotonic()
+
+
 @contextlib.asynccontextmanager
 async def namespace(client: Client, prefix: str) -> AsyncIterator[str]:
     """A fresh namespace for one test, deleted (with everything in it) afterwards."""
@@ -155,7 +184,8 @@ def http_get(
 
 @dataclass
 class Answer:
-    at: float
+    started: float  # time.monotonic() when the request was sent
+    at: float  # ... and when its answer or failure came back
     ok: bool
     text: str  # the body when ok, the error otherwise
 
@@ -180,12 +210,13 @@ class Poller:
         while not self._stop.is_set() and len(self.answers) < self.max_requests:
             if time.monotonic() - started > self.max_seconds:
                 break
+            sent = time.monotonic()
             try:
                 text = self.request()
             except Exception as exc:  # every failure counts, whatever its kind
-                self.answers.append(Answer(time.monotonic(), False, f"{type(exc).__name__}: {exc}"))
+                self.answers.append(Answer(sent, time.monotonic(), False, f"{type(exc).__name__}: {exc}"))
             else:
-                self.answers.append(Answer(time.monotonic(), True, text))
+                self.answers.append(Answer(sent, time.monotonic(), True, text))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> Poller:
@@ -202,6 +233,19 @@ class Poller:
     async def at_least(self, count: int) -> bool:
         """For `eventually`: the poller has made `count` requests."""
         return len(self.answers) >= count
+
+    def sent_since(self, moment: float) -> list[Answer]:
+        """The answers to requests sent at or after `moment` (time.monotonic()). A request sent
+        before it but answered after belongs to the earlier state, so counting by index would
+        blame the new state for an old request's time-out."""
+        return [a for a in self.answers if a.started >= moment]
+
+    def sent_between(self, start: float, end: float) -> list[Answer]:
+        return [a for a in self.answers if start <= a.started < end]
+
+    async def sent_at_least(self, count: int, moment: float) -> bool:
+        """For `eventually`: `count` requests sent since `moment` have been answered."""
+        return len(self.sent_since(moment)) >= count
 
     @property
     def failures(self) -> list[Answer]:

@@ -1,6 +1,7 @@
 """The notes' client-side rolling update of a ReplicationController, rc-demo v0.1 -> v0.2 with 4
 replicas and --update-period, while a client polls the Service's ClusterIP from both nodes:
-no request fails, both versions answer during the update, only v0.2 after it.
+no request fails, both versions answer during the update, and only v0.2 once both proxies route
+to the v0.2 pods alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tests.e2e.support import (
     eventually,
     http_get,
     namespace,
+    proxies_route_to,
     ready_pods,
 )
 
@@ -62,14 +64,13 @@ async def test_rolling_update_serves_every_request(lab: Any) -> None:
             )
             new = await ready_pods(client, ns, "app=rc-demo", 4)
             assert {p.metadata.labels["version"] for p in new} == {"v0.2"}
-            await eventually(
-                lambda: _endpoints_are(client, ns, {p.status.pod_ip for p in new}), "only v0.2 endpoints"
-            )
-            settled = len(poller.answers)
-            await eventually(lambda: poller.at_least(settled + 40), "answers after the update", 60)
+            new_ips = {p.status.pod_ip for p in new}
+            await eventually(lambda: _endpoints_are(client, ns, new_ips), "only v0.2 endpoints")
+            settled_at = await proxies_route_to(lab, sources, ns, "rc-demo", new_ips)
+            await eventually(lambda: poller.sent_at_least(40, settled_at), "answers after the update", 60)
         assert poller.failures == [], poller.summary()
         assert set(poller.counts()) == {"v0.1", "v0.2"}, poller.summary()
-        assert set(poller.counts(poller.answers[settled:])) == {"v0.2"}, poller.summary()
+        assert set(poller.counts(poller.sent_since(settled_at))) == {"v0.2"}, poller.summary()
         rcs = await client.list("replicationcontrollers", ns)
         assert [rc.metadata.name for rc in rcs.items] == ["rc-demo-v0.2"]
 
