@@ -3,7 +3,9 @@ authoriser, plus clients for every identity `pinnace bootstrap` writes."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from services.apiserver.server import APIServer, Config
 from services.client.client import Client
 from services.client.config import Credentials, load
 from services.machinery import jwt, pki
+from services.machinery.kinds import REGISTRY
 
 
 @dataclass
@@ -41,6 +44,18 @@ class Cluster:
     def sign(self, claims: jwt.ServiceAccountClaims, **kwargs: float) -> str:
         key = jwt.load_private_key((self.directory / "pki" / "sa.key").read_bytes())
         return jwt.sign(key, claims, **kwargs)
+
+    async def until_cached(self, plural: str, namespace: str, name: str, *, present: bool = True) -> None:
+        """Wait (at most 10 s) until the apiserver's watch cache holds the object, or no longer
+        holds it. Token checks and the Node authoriser read that cache, as Kubernetes' do, so a
+        test waits for it instead of sleeping a guessed time."""
+        info = REGISTRY.by_name(plural)
+        cache = self.server.registry.caches[info.plural]
+        key = self.server.registry.key(info, namespace, name)
+        deadline = time.monotonic() + 10
+        while (key in cache.objects) != present:
+            assert time.monotonic() < deadline, f"{plural} {namespace}/{name} present={present} never cached"
+            await asyncio.sleep(0.01)
 
 
 async def start_cluster(tmp_path: Path, admission_plugins: list[str] | None = None) -> Cluster:

@@ -147,7 +147,7 @@ subjects: [{kind: ServiceAccount, name: builder, namespace: default}]
     with pytest.raises(errors.UnauthorizedError, match="signature"):
         await forged.list("pods", "default")
     await admin.delete("serviceaccounts", "builder", "default")
-    await asyncio.sleep(0.2)
+    await cluster.until_cached("serviceaccounts", "default", "builder", present=False)
     with pytest.raises(errors.UnauthorizedError, match="no longer exists"):
         await builder.list("pods", "default")
     for client in (builder, expired, forged, admin):
@@ -170,7 +170,7 @@ async def test_node_authorizer_confines_kubelets(cluster: Cluster) -> None:
     pod_b.spec.volumes.add(name="s").secret.secret_name = "for-b"
     pod_b.spec.containers[0].volume_mounts.add(name="s", mount_path="/s")
     await admin.create(pod_b)
-    await asyncio.sleep(0.2)
+    await cluster.until_cached("pods", "default", "on-b")
     kubelet_a = cluster.client("kubelet-node-a")
     mine = await kubelet_a.list("pods", field_selector="spec.nodeName=node-a")
     assert [p.metadata.name for p in mine.items] == ["on-a"]
@@ -256,7 +256,7 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: dev}]
     await deployer.create(pod("deployed", namespace="dev"))
     stream = deployer._pipeline._stream if deployer._pipeline is not None else None
     await admin.delete("serviceaccounts", "deployer", "dev")
-    await asyncio.sleep(0.2)
+    await cluster.until_cached("serviceaccounts", "dev", "deployer", present=False)
     with pytest.raises(errors.UnauthorizedError, match="no longer exists"):
         await deployer.create(pod("after-revocation", namespace="dev"))
     assert stream is not None and deployer._pipeline is not None and deployer._pipeline._stream is stream
