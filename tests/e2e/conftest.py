@@ -6,9 +6,11 @@ Outside CI a machine that cannot run a lab skips the tier; with PINNACE_REQUIRE_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +40,23 @@ def lab() -> Iterator[Lab]:
         yield built
     finally:
         built.down()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """When an e2e test fails, its report carries the last lines of every lab component's log,
+    so a CI failure can be read without the lab (which is removed at the end of the session).
+    With PINNACE_E2E_LOGS=DIR the whole logs are also copied to DIR/<test name>/."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    labs = [value for value in getattr(item, "funcargs", {}).values() if isinstance(value, Lab)]
+    for lab in labs[:1]:
+        report.sections.append(("lab component logs (last 60 lines each)", lab.log_tails(60)))
+        if target := os.environ.get("PINNACE_E2E_LOGS"):
+            directory = Path(target) / item.name
+            directory.mkdir(parents=True, exist_ok=True)
+            for process in lab.state.processes.values():
+                with contextlib.suppress(OSError):
+                    shutil.copy(process.log, directory / f"{process.name}.log")
