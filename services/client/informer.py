@@ -13,6 +13,7 @@ import asyncio
 import builtins
 import contextlib
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,11 @@ class Informer:
         self.handlers: list[Handlers] = []
         self.synced = asyncio.Event()
         self.resource_version = ""
+        # When (time.monotonic()) the current unbroken watch began; None while the watch is
+        # down. A consumer that judges others by their silence (the node lifecycle
+        # controller) counts it only from here: while its own watch was down it could not
+        # have heard anyone.
+        self.watching_since: float | None = None
         self._task: asyncio.Task[None] | None = None
 
     def add_handlers(
@@ -145,13 +151,17 @@ class Informer:
         try:
             while True:
                 try:
+                    if self.watching_since is None:
+                        self.watching_since = time.monotonic()
                     if not self.resource_version:
                         await self._relist()
                     await self._watch()
                     backoff = 0.2
                 except ExpiredError:
                     self.resource_version = ""
+                    self.watching_since = None
                 except APIStatusError as exc:
+                    self.watching_since = None
                     log.info("informer watch interrupted", resource=self.info.plural, error=str(exc))
                     await asyncio.sleep(backoff * (1 + random.random()))
                     backoff = min(backoff * 2, 30.0)

@@ -4,7 +4,8 @@
   when it last *observed* one on its own clock (skew between machines does not matter); a
   node silent for `node_monitor_grace_period` (40 s by default) gets every condition set to
   Unknown ("Kubelet stopped posting node status.") and its pods marked not ready, so
-  Endpoints drop them at once.
+  Endpoints drop them at once. Silence is counted only while the controller's own watches
+  run: after an apiserver outage every node gets a whole grace period again.
 - A node whose Ready condition is False or Unknown gets the not-ready / unreachable
   NoExecute taint; a Ready node loses them.
 - Taints are added at a limited rate per zone (0.1 nodes/s by default), and not at all when
@@ -162,18 +163,19 @@ class NodeLifecycleController(Controller):
         """One pass: mark silent nodes Unknown, recompute zone states from the result, then
         queue taint additions (only here, so a zone's state reflects the whole pass)."""
         now = time.monotonic()
+        listening = self._listening_since()
         marked: set[str] = set()
         for node in self.nodes.store.list():
             assert isinstance(node, core_pb2.Node)
             name = node.metadata.name
-            seen = self.observed.setdefault(name, now)
+            seen = max(self.observed.setdefault(name, now), listening or now)
             ever_ready = any(c.type == "Ready" for c in node.status.conditions)
             grace = (
                 self.settings.node_monitor_grace_period
                 if ever_ready
                 else self.settings.node_startup_grace_period
             )
-            silent = now - seen > grace and ready_status(node) != "Unknown"
+            silent = listening is not None and now - seen > grace and ready_status(node) != "Unknown"
             if silent and await self._mark_unknown(node):
                 marked.add(name)
         self._compute_zones(marked)
@@ -184,6 +186,15 @@ class NodeLifecycleController(Controller):
             assert isinstance(node, core_pb2.Node)
             if node.metadata.name in marked or ready_status(node) != "True":
                 self.enqueue(("taint", node.metadata.name))
+
+    def _listening_since(self) -> float | None:
+        """Since when both the nodes and the leases watch have run unbroken; None while either is
+        down. A node's silence counts only from here: after an apiserver outage (or a broken
+        watch) every node gets a whole grace period again, as each does when a restarted
+        kube-controller-manager first sees it, instead of being marked Unknown for heartbeats
+        this controller could not have heard."""
+        starts = (self.nodes.watching_since, self.leases.watching_since)
+        return None if starts[0] is None or starts[1] is None else max(starts[0], starts[1])
 
     async def _mark_unknown(self, cached: core_pb2.Node) -> bool:
         node = core_pb2.Node()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -217,3 +218,58 @@ async def test_pods_of_a_deleted_node_are_removed(client: Client) -> None:
         await until(removed)
     finally:
         await harness.stop()
+
+
+async def test_an_apiserver_outage_longer_than_the_grace_period_marks_no_node(tmp_path: Path) -> None:
+    """While the apiserver is down the controller hears no Lease, because its own watches are
+    down, not because the nodes are silent. Every node gets a whole grace period again from
+    the moment the watches run (Kubernetes gets the same by restarting kube-controller-manager),
+    so no node is marked Unknown and no pod NotReady; a node that really stays silent after
+    the outage is still marked."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = config_for(tmp_path)
+    config.listen = f"127.0.0.1:{port}"
+    server = APIServer(config)
+    await server.start()
+    client = Client.connect(config.listen, timeout=10)
+    harness = Harness(client)
+    grace = harness.settings.node_monitor_grace_period
+    nodes = [HollowNode(client, name) for name in ("node-a", "node-b")]
+    for node in nodes:
+        await node.start()
+    running = await client.create(pod("web", node="node-a"))
+    running.status.phase = "Running"
+    running.status.conditions.add(type="Ready", status="True")
+    await client.update_status(running)
+    lifecycle = harness.add(NodeLifecycleController)
+    await harness.start()
+    try:
+        await until(lambda: lifecycle._listening_since() is not None)
+        await server.stop(grace=0)
+        await until(lambda: lifecycle._listening_since() is None)
+        await asyncio.sleep(3 * grace)  # the outage, three grace periods long
+        server = APIServer(config)
+        await server.start()
+        await until(lambda: lifecycle._listening_since() is not None, timeout=30)
+        await asyncio.sleep(3 * grace)  # time for a wrong mark to be written
+        for name in ("node-a", "node-b"):
+            node = await client.get("nodes", name)
+            assert [c.status for c in node.status.conditions if c.type == "Ready"] == ["True"], name
+        web = await client.get("pods", "web", "default")
+        assert [c.status for c in web.status.conditions if c.type == "Ready"] == ["True"]
+
+        await nodes[1].stop()
+
+        async def node_b_unknown() -> bool:
+            node = await client.get("nodes", "node-b")
+            return [c.status for c in node.status.conditions if c.type == "Ready"] == ["Unknown"]
+
+        await until(node_b_unknown)
+    finally:
+        await harness.stop()
+        for node in nodes:
+            await node.stop()
+        await client.close()
+        await server.stop(grace=0)
