@@ -35,6 +35,13 @@ def _duration(text: str) -> float:
     return float(text)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
 def _bool(text: str) -> bool:
     if text.lower() in ("true", "1", "yes"):
         return True
@@ -108,6 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cni-plugin", choices=("auto", "pinnace", "reference"), default="auto")
     parser.add_argument("--node-status-update-frequency", type=_duration, default=10.0)
     parser.add_argument(
+        "--node-lease-duration-seconds",
+        type=_positive_int,
+        default=40,
+        help="the node Lease's duration; the kubelet renews it every quarter of this",
+    )
+    parser.add_argument(
         "--container-restart-backoff", type=_duration, default=10.0, help="initial restart back-off (tests)"
     )
     parser.add_argument("--relist-period", type=_duration, default=1.0)
@@ -140,6 +153,7 @@ def config_from(args: argparse.Namespace) -> KubeletConfig:
         cni_bridge=args.cni_bridge,
         cni_plugin=args.cni_plugin,
         node_status_update_frequency=args.node_status_update_frequency,
+        node_lease_duration_seconds=args.node_lease_duration_seconds,
         backoff_initial=args.container_restart_backoff,
         relist_period=args.relist_period,
     )

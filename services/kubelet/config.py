@@ -10,6 +10,7 @@ from pathlib import Path
 KUBELET_VERSION = "v0.1.0-pinnace"
 DEFAULT_ROOT_DIR = Path("/var/lib/pinnace/kubelet")
 DEFAULT_CRI_SOCKET = "/run/pinnace/cri-docker.sock"
+LEASE_RENEW_FRACTION = 0.25
 
 
 @dataclass
@@ -49,7 +50,6 @@ class KubeletConfig:
     # Heartbeats and timings (Kubernetes' defaults; tests shorten some of them).
     node_status_update_frequency: float = 10.0
     node_lease_duration_seconds: int = 40
-    lease_renew_interval: float = 10.0
     relist_period: float = 1.0
     housekeeping_interval: float = 2.0
     backoff_initial: float = 10.0
@@ -62,6 +62,13 @@ class KubeletConfig:
     image_gc_low_threshold_percent: int = 80
     image_minimum_age: float = 120.0
     cri_timeout: float = 120.0
+
+    @property
+    def lease_renew_interval(self) -> float:
+        """A quarter of the Lease's duration, as Kubernetes' kubelet renews it
+        (nodeLeaseRenewIntervalFraction 0.25): the node lifecycle controller's grace period is
+        usually the lease duration, so a node misses three renewals before it looks silent."""
+        return self.node_lease_duration_seconds * LEASE_RENEW_FRACTION
 
     @property
     def pods_dir(self) -> Path:
