@@ -75,9 +75,16 @@ async def test_daemonset_runs_one_pod_on_each_node(lab: Any) -> None:
         try:
             daemons = await ready_pods(client, "kube-system", "k8s-app=log-collector", len(lab.nodes))
             assert sorted(p.spec.node_name for p in daemons) == sorted(n.node_name for n in lab.nodes)
-            ds = await client.get("daemonsets", "log-collector", "kube-system")
-            assert ds.status.desired_number_scheduled == len(lab.nodes)  # type: ignore[attr-defined]
-            assert ds.status.number_ready == len(lab.nodes)  # type: ignore[attr-defined]
+
+            async def status_counts_every_node() -> bool:
+                # The DaemonSet's status follows its pods a moment later, as in Kubernetes.
+                ds = await client.get("daemonsets", "log-collector", "kube-system")
+                status = ds.status  # type: ignore[attr-defined]
+                return bool(status.desired_number_scheduled == status.number_ready == len(lab.nodes))
+
+            await eventually(
+                status_counts_every_node, "the DaemonSet's status to count a ready pod per node", 60
+            )
             # The hostPath /var/log of each node is what the collector sees.
             listing = lab.pinctl(
                 "exec", "-n", "kube-system", daemons[0].metadata.name, "--", "ls", "/var/log"
