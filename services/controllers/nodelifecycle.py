@@ -168,14 +168,18 @@ class NodeLifecycleController(Controller):
         for node in self.nodes.store.list():
             assert isinstance(node, core_pb2.Node)
             name = node.metadata.name
-            seen = max(self.observed.setdefault(name, now), listening or now)
+            last_heard = self.observed.setdefault(name, now)
             ever_ready = any(c.type == "Ready" for c in node.status.conditions)
             grace = (
                 self.settings.node_monitor_grace_period
                 if ever_ready
                 else self.settings.node_startup_grace_period
             )
-            silent = listening is not None and now - seen > grace and ready_status(node) != "Unknown"
+            silent = (
+                listening is not None
+                and now - max(last_heard, listening) > grace
+                and ready_status(node) != "Unknown"
+            )
             if silent and await self._mark_unknown(node):
                 marked.add(name)
         self._compute_zones(marked)
@@ -193,8 +197,8 @@ class NodeLifecycleController(Controller):
         watch) every node gets a whole grace period again, as each does when a restarted
         kube-controller-manager first sees it, instead of being marked Unknown for heartbeats
         this controller could not have heard."""
-        starts = (self.nodes.watching_since, self.leases.watching_since)
-        return None if starts[0] is None or starts[1] is None else max(starts[0], starts[1])
+        nodes, leases = self.nodes.watching_since, self.leases.watching_since
+        return None if nodes is None or leases is None else max(nodes, leases)
 
     async def _mark_unknown(self, cached: core_pb2.Node) -> bool:
         node = core_pb2.Node()

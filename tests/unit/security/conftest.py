@@ -3,9 +3,7 @@ authoriser, plus clients for every identity `pinnace bootstrap` writes."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from services.client.client import Client
 from services.client.config import Credentials, load
 from services.machinery import jwt, pki
 from services.machinery.kinds import REGISTRY
+from tests.unit.controllers.fakes import until
 
 
 @dataclass
@@ -52,10 +51,7 @@ class Cluster:
         info = REGISTRY.by_name(plural)
         cache = self.server.registry.caches[info.plural]
         key = self.server.registry.key(info, namespace, name)
-        deadline = time.monotonic() + 10
-        while (key in cache.objects) != present:
-            assert time.monotonic() < deadline, f"{plural} {namespace}/{name} present={present} never cached"
-            await asyncio.sleep(0.01)
+        await until(lambda: (key in cache.objects) == present, interval=0.01)
 
 
 async def start_cluster(tmp_path: Path, admission_plugins: list[str] | None = None) -> Cluster:
