@@ -10,6 +10,7 @@ import pty
 import re
 import sys
 import termios
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -137,7 +138,11 @@ async def test_exec_tty_puts_the_terminal_in_raw_mode(
     seen_raw: list[bool] = []
 
     async def type_keys() -> None:
-        await asyncio.sleep(0.2)
+        # Type only once pinctl has made the terminal raw (at most 10 s): typed earlier, the
+        # line discipline would take ^D as end-of-line and the shell would never see it.
+        deadline = time.monotonic() + 10
+        while termios.tcgetattr(terminal)[3] & termios.ICANON and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
         seen_raw.append(not termios.tcgetattr(terminal)[3] & termios.ICANON)
         os.write(controller, b"ls\x04")
 
