@@ -4,7 +4,6 @@ ask for (Node authoriser + NodeRestriction). Every refusal issues nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from typing import Any
@@ -98,14 +97,14 @@ subjects: [{kind: ServiceAccount, name: builder, namespace: default}]
     holder = cluster.with_token(token)
     await holder.list("pods", "default")
     await admin.delete("pods", "builder-pod", "default")
-    await asyncio.sleep(0.2)
+    await cluster.until_cached("pods", "default", "builder-pod", present=False)
     with pytest.raises(errors.UnauthorizedError, match="service account token has been invalidated"):
         await holder.list("pods", "default")
     # A new pod of the same name has another uid: the old token stays dead.
     replacement = pod("builder-pod")
     replacement.spec.service_account_name = "builder"
     await admin.create(replacement)
-    await asyncio.sleep(0.2)
+    await cluster.until_cached("pods", "default", "builder-pod")
     with pytest.raises(errors.UnauthorizedError, match=r"pod UID \(.+\) does not match claim"):
         await holder.list("pods", "default")
     await holder.close()
